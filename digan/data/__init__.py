@@ -1,0 +1,1 @@
+"""Video I/O, clip storage and the embedded synthetic dataset."""

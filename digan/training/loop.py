@@ -1,0 +1,309 @@
+"""DIGAN training: one iteration = G step, D step and, every ``d_reg_interval`` steps, a lazy R1
+step (StyleGAN2-ADA's phase schedule), plus the EMA generator.
+
+Everything random comes from explicit generators drawn for the *global* batch; a DDP rank uses its
+contiguous slice and gradients are averaged with one all-reduce per phase. Hence one process and N
+processes on the same global batch compute the same update, and a resumed run continues exactly
+where a checkpoint left it.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from digan.config import Config, config_from_dict
+from digan.data.clip_store import ClipStore
+from digan.data.datasets import FramePairLoader, RealBatch
+from digan.models.discriminator import VideoDiscriminators, motion_input
+from digan.models.generator import Generator
+from digan.training.augment import augment_videos, sample_augment_params
+from digan.training.checkpoint import load_checkpoint, save_atomic
+from digan.training.timesteps import sample_fake_times
+
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.jsonl"
+# Settings that may change between a checkpoint and its resumption without changing the maths.
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "sample_every", "log_every", "num_threads"}
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; parameters were not updated with it."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM/SIGINT arrived; a checkpoint of the last completed step was written."""
+
+
+def r1_penalty(discriminator: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+    """R1 = ‖∇ₓ D(x)‖² per sample (Mescheder et al., 2018), with the logits it came from."""
+    x = x.detach().requires_grad_(True)
+    logits = discriminator(x)
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return grad.square().flatten(1).sum(dim=1), logits
+
+
+@dataclass
+class FakeBatch:
+    frames: Tensor  # [N, 2, 3, H, W]
+    delta_t: Tensor
+    labels: Tensor | None
+
+
+class Trainer:
+    def __init__(self, cfg: Config, out_dir: str | Path, *, rank: int = 0, world_size: int = 1,
+                 device: str | torch.device = "cpu", store: ClipStore | None = None) -> None:
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.rank, self.world_size = rank, world_size
+        self.device = torch.device(device)
+        t = cfg.train
+        if t.batch_size % world_size:
+            raise ValueError(f"train.batch_size {t.batch_size} is not divisible by {world_size} processes")
+        self.store = store or ClipStore(cfg.data.path)
+        side = cfg.generator.resolution
+        if self.store.resolution != (side, side):
+            raise ValueError(f"clip store {cfg.data.path} is {self.store.resolution} but "
+                             f"generator.resolution is {side}")
+        num_classes = cfg.generator.num_classes
+        if num_classes and num_classes != len(self.store.class_names):
+            raise ValueError(f"generator.num_classes={num_classes} but the clip store has "
+                             f"{len(self.store.class_names)} classes")
+        torch.manual_seed(t.seed)  # parameter initialisation is identical on every rank
+        self.G = Generator(cfg.generator).to(self.device)
+        self.D = VideoDiscriminators(cfg.discriminator, cfg.generator.resolution, num_classes).to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_G = self._adam(self.G, t.g_reg_interval)
+        self.opt_D = self._adam(self.D, t.d_reg_interval)
+        self.latent_gen = torch.Generator().manual_seed(t.seed + 1)
+        self.aug_gen = torch.Generator().manual_seed(t.seed + 2)
+        self.loader = FramePairLoader(self.store, t.batch_size, t.seed + 3, split=cfg.data.split,
+                                      xflip=cfg.data.xflip,
+                                      delta_t_rule=t.delta_t_rule)
+        self.step = 0
+        self._stop_signal: int | None = None
+
+    def _adam(self, module: nn.Module, reg_interval: int) -> torch.optim.Adam:
+        # Lazy regularisation: StyleGAN2 rescales lr and betas by interval / (interval + 1).
+        t = self.cfg.train
+        ratio = reg_interval / (reg_interval + 1)
+        return torch.optim.Adam(module.parameters(), lr=t.lr * ratio,
+                                betas=tuple(b ** ratio for b in t.betas), eps=1e-8)
+
+    # ----------------------------------------------------------------------------------- sampling
+    def _local(self, x: Tensor) -> Tensor:
+        per_rank = x.shape[0] // self.world_size
+        return x[self.rank * per_rank:(self.rank + 1) * per_rank].to(self.device)
+
+    def _sample_fake(self) -> FakeBatch:
+        g, t = self.cfg.generator, self.cfg.train
+        n = t.batch_size
+        z = torch.randn(n, g.z_dim, generator=self.latent_gen)
+        z_motion = torch.randn(n, g.motion_z_dim, generator=self.latent_gen)
+        labels = None
+        if g.num_classes:
+            # Fake labels follow the training split's class frequencies, as StyleGAN2-ADA.
+            pick = torch.randint(len(self.loader.indices), (n,), generator=self.latent_gen)
+            labels = self._local(torch.from_numpy(self.store.labels[self.loader.indices[pick.numpy()]]))
+        times = sample_fake_times(n, self.latent_gen, t.delta_t_rule)
+        times = self._local(times)
+        frames = self.G(self._local(z), self._local(z_motion), times, labels)
+        return FakeBatch(frames, times[:, 1] - times[:, 0], labels)
+
+    def _discriminate(self, frames: Tensor, delta_t: Tensor, labels: Tensor | None,
+                      requires_input_grad: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Image-D and motion-D logits of augmented frame pairs; with ``requires_input_grad``
+        also the R1 penalty of both w.r.t. their (augmented) inputs."""
+        params = sample_augment_params(self.cfg.train.batch_size, frames.shape[-1], self.aug_gen)
+        per_rank = self.cfg.train.batch_size // self.world_size
+        params = params.slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+        frames = augment_videos(frames, params, self.cfg.train.diffaug)
+        n = frames.shape[0]
+        images = frames.reshape(n * 2, *frames.shape[2:])
+        pairs = motion_input(frames[:, 0], frames[:, 1], delta_t)
+        image_labels = labels.repeat_interleave(2) if labels is not None else None
+        if not requires_input_grad:
+            return self.D.image(images, image_labels), self.D.motion(pairs, labels), None
+        r1_img, logits_img = r1_penalty(lambda x: self.D.image(x, image_labels), images)
+        r1_mot, logits_mot = r1_penalty(lambda x: self.D.motion(x, labels), pairs)
+        return logits_img, logits_mot, r1_img.view(n, 2).mean(dim=1) + r1_mot
+
+    # ---------------------------------------------------------------------------------- phases
+    def _apply(self, module: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, phase: str) -> float:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        value = loss.detach().clone()
+        if self.world_size > 1:
+            grads = [p.grad for p in module.parameters() if p.grad is not None]
+            flat = torch.cat([g.flatten() for g in grads] + [value.view(1)])
+            dist.all_reduce(flat)
+            flat /= self.world_size
+            offset = 0
+            for g in grads:
+                g.copy_(flat[offset:offset + g.numel()].view_as(g))
+                offset += g.numel()
+            value = flat[-1]
+        if not math.isfinite(float(value)) or not all(
+                bool(torch.isfinite(p.grad).all()) for p in module.parameters() if p.grad is not None):
+            last = self.out_dir / CHECKPOINT_NAME
+            raise NonFiniteLossError(
+                f"non-finite {phase} loss ({float(value)}) at step {self.step}; parameters were not updated. "
+                f"The last good checkpoint is {last if last.exists() else 'not written yet'}. "
+                "Lower train.lr or check the data.")
+        opt.step()
+        return float(value)
+
+    def train_step(self) -> dict[str, float]:
+        t = self.cfg.train
+        real = self.loader.next_batch(self.rank, self.world_size)
+        real = RealBatch(real.frames.to(self.device), real.delta_t.to(self.device), real.labels.to(self.device))
+        real_labels = real.labels if self.cfg.generator.num_classes else None
+        stats: dict[str, float] = {}
+
+        # G: non-saturating loss through both discriminators.
+        self.D.requires_grad_(False)
+        self.G.requires_grad_(True)
+        fake = self._sample_fake()
+        logits_img, logits_mot, _ = self._discriminate(fake.frames, fake.delta_t, fake.labels)
+        loss_g = F.softplus(-logits_img).mean() + F.softplus(-logits_mot).mean()
+        stats["loss_G"] = self._apply(self.G, self.opt_G, loss_g, "generator")
+
+        # D: fakes down, reals up.
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        with torch.no_grad():
+            fake = self._sample_fake()
+        f_img, f_mot, _ = self._discriminate(fake.frames, fake.delta_t, fake.labels)
+        r_img, r_mot, _ = self._discriminate(real.frames, real.delta_t, real_labels)
+        loss_d = (F.softplus(f_img).mean() + F.softplus(f_mot).mean()
+                  + F.softplus(-r_img).mean() + F.softplus(-r_mot).mean())
+        stats["loss_D"] = self._apply(self.D, self.opt_D, loss_d, "discriminator")
+        stats["D_real"] = float(r_mot.detach().mean())
+        stats["D_fake"] = float(f_mot.detach().mean())
+
+        # Lazy R1 on both discriminators, γ/2·R1 scaled by the interval.
+        if t.r1_gamma > 0 and self.step % t.d_reg_interval == 0:
+            logits_img, logits_mot, r1 = self._discriminate(real.frames, real.delta_t, real_labels,
+                                                            requires_input_grad=True)
+            loss_r1 = (r1 * (t.r1_gamma / 2)).mean() * t.d_reg_interval
+            # The output bias does not reach ∇ₓD; a zero term gives it a (zero) gradient so every
+            # parameter gets an Adam update on every rank, as in StyleGAN2-ADA.
+            loss_r1 = loss_r1 + 0 * (logits_img.sum() + logits_mot.sum())
+            stats["loss_R1"] = self._apply(self.D, self.opt_D, loss_r1, "R1")
+        self.D.requires_grad_(False)
+
+        self._update_ema()
+        self.step += 1
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        t = self.cfg.train
+        nimg = self.step * t.batch_size
+        ema_nimg = t.ema_kimg * 1000
+        if t.ema_rampup > 0:
+            ema_nimg = min(ema_nimg, nimg * t.ema_rampup)
+        beta = 0.5 ** (t.batch_size / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+
+    # ------------------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "config": self.cfg.to_dict(),
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "rng": {"latent": self.latent_gen.get_state(), "augment": self.aug_gen.get_state(),
+                    "torch": torch.get_rng_state()},
+            "data": self.loader.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        saved = config_from_dict(state["config"]).to_dict()
+        mine = self.cfg.to_dict()
+        for section in saved:
+            for key, value in saved[section].items():
+                if mine[section][key] != value and not (section == "train" and key in RESUMABLE_CHANGES):
+                    raise ValueError(f"cannot resume: {section}.{key} is {mine[section][key]!r} here but "
+                                     f"{value!r} in the checkpoint; use a new output directory")
+        self.step = int(state["step"])
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.latent_gen.set_state(state["rng"]["latent"])
+        self.aug_gen.set_state(state["rng"]["augment"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.loader.load_state_dict(state["data"])
+
+    def save_checkpoint(self) -> Path:
+        path = self.out_dir / CHECKPOINT_NAME
+        if self.rank == 0:
+            save_atomic(self.state_dict(), path)
+        if self.world_size > 1:
+            dist.barrier()
+        return path
+
+    def maybe_resume(self) -> bool:
+        path = self.out_dir / CHECKPOINT_NAME
+        if not path.exists():
+            return False
+        self.load_state_dict(load_checkpoint(path))
+        _truncate_metrics(self.out_dir / METRICS_NAME, self.step)
+        return True
+
+    # ------------------------------------------------------------------------------------ loop
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._stop_signal = signum
+
+    def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None,
+            on_sample: Callable[[int], None] | None = None) -> None:
+        """Train until ``train.steps``. SIGTERM/SIGINT finish the current step, checkpoint and raise
+        :class:`TrainingInterrupted`; a non-finite loss raises before touching the parameters."""
+        t = self.cfg.train
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        metrics = (self.out_dir / METRICS_NAME).open("a") if self.rank == 0 else None
+        try:
+            while self.step < t.steps:
+                stats = self.train_step()
+                if metrics is not None and (self.step % t.log_every == 0 or self.step == t.steps):
+                    metrics.write(json.dumps({"step": self.step, **stats}) + "\n")
+                    metrics.flush()
+                if on_step is not None:
+                    on_step(self.step, stats)
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                    self.save_checkpoint()
+                if on_sample is not None and self.step % t.sample_every == 0:
+                    on_sample(self.step)
+                if self._stop_signal is not None:
+                    self.save_checkpoint()
+                    raise TrainingInterrupted(
+                        f"signal {self._stop_signal} at step {self.step}: checkpoint written to "
+                        f"{self.out_dir / CHECKPOINT_NAME}; run the same command again to resume")
+        finally:
+            if metrics is not None:
+                metrics.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines past the checkpoint so a resumed run does not duplicate them."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in lines))

@@ -1,0 +1,16 @@
+import pytest
+import torch
+
+from digan.config import GeneratorConfig
+
+
+@pytest.fixture
+def tiny_generator_config() -> GeneratorConfig:
+    """A small generator with the paper's structure: one embedding at 8², new levels at 16 and 32."""
+    return GeneratorConfig(resolution=32, input_resolution=8, z_dim=16, w_dim=16, motion_z_dim=16,
+                           channel_base=256, channel_max=16, fmm_rank=3, embedding_size=8, extra_conv_from=32)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
