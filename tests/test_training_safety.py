@@ -1,0 +1,73 @@
+"""Reliability contract: params are validated before work starts; a non-finite loss stops training
+with a clear message and leaves the last good checkpoint untouched; checkpoints are atomic."""
+import pytest
+import torch
+
+from digan.config import ConfigError, load_config
+from digan.train import main as train_main
+from digan.training.checkpoint import load_checkpoint, save_atomic
+from digan.training.loop import NonFiniteLossError, Trainer
+from digan.train import prepare_data
+from tests.helpers import tiny_config, write_config
+
+
+def test_unknown_key_wrong_type_and_impossible_value_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key generator.sigma_z"):
+        load_config(None, ["generator.sigma_z=1"])
+    with pytest.raises(ConfigError, match="train.batch_size: expected an integer"):
+        load_config(None, ["train.batch_size=big"])
+    with pytest.raises(ConfigError, match="generator.sigma_t: must be positive"):
+        load_config(None, ["generator.sigma_t=-0.5"])
+    with pytest.raises(ConfigError, match="train.diffaug"):
+        load_config(None, ["train.diffaug=color,cutout"])
+    with pytest.raises(ConfigError, match="generator.resolution"):
+        load_config(None, ["generator.resolution=100"])
+
+
+def test_invalid_config_fails_before_any_work(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = train_main(["--set", "generator.sigma_t=0", "--out", str(out)])
+    assert code == 2
+    assert "generator.sigma_t" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = load_config(write_config(tmp_path, tiny_config(tmp_path / "data" / "clips")))
+    prepare_data(cfg)
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.train_step()
+    path = trainer.save_checkpoint()
+    good = path.read_bytes()
+    with torch.no_grad():
+        trainer.G.blocks[0].layers[0].weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="non-finite generator loss .* at step 1.*last good checkpoint"):
+        trainer.run()
+    assert path.read_bytes() == good
+    state = load_checkpoint(path)
+    assert all(torch.isfinite(v).all() for v in state["G"].values())
+
+
+def test_atomic_save_leaves_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    save_atomic({"a": torch.ones(2)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        save_atomic({"a": Unpicklable()}, path)
+    assert torch.equal(load_checkpoint(path)["a"], torch.ones(2))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_resume_refuses_a_changed_model_config(tmp_path):
+    cfg = load_config(write_config(tmp_path, tiny_config(tmp_path / "data" / "clips")))
+    prepare_data(cfg)
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.save_checkpoint()
+    changed = load_config(write_config(tmp_path, tiny_config(tmp_path / "data" / "clips")),
+                          ["generator.sigma_t=0.5"])
+    with pytest.raises(ValueError, match="generator.sigma_t"):
+        Trainer(changed, tmp_path / "run").maybe_resume()
