@@ -4,7 +4,7 @@ Prints parameter counts, multiply-adds per 16×128² video (the paper's Appendix
 with fvcore), and CPU throughput of the generator forward as achieved FLOP/s divided by the
 FLOP/s of a dense matmul of similar shape measured in the same process (target >= 0.5).
 
-    python bench/generator.py [--frames 16] [--batch 1] [--repeats 3]
+    python bench/generator.py [--frames 16] [--batch 1] [--repeats 5]
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     torch.manual_seed(0)
     G = Generator(GeneratorConfig()).eval().requires_grad_(False)

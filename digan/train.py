@@ -82,8 +82,7 @@ def run_worker(rank: int, world_size: int, cfg: Config, out_dir: str, device: st
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     try:
-        trainer = Trainer(cfg, out_dir, rank=rank, world_size=world_size, device=device,
-                          store=ClipStore(cfg.data.path))
+        trainer = Trainer(cfg, out_dir, rank=rank, world_size=world_size, device=device)
         resumed = trainer.maybe_resume()
         bar = None
         if rank == 0:

@@ -79,6 +79,6 @@ def test_generate_cli_zoom_out_and_bad_resolution(trained):
                         capture_output=True, text=True, cwd=REPO, env=train_env())
     assert ok.returncode == 0, ok.stderr
     assert read_video(out).shape == (16, 64, 64, 3)
-    bad = subprocess.run(base + ["--resolution", "48", "--out", str(tmp / "bad.mp4")],
+    bad = subprocess.run(base + ["--resolution", "33", "--out", str(tmp / "bad.mp4")],
                          capture_output=True, text=True, cwd=REPO, env=train_env())
-    assert bad.returncode != 0 and "power of two" in bad.stderr
+    assert bad.returncode != 0 and "multiple of 2" in bad.stderr

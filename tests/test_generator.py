@@ -85,9 +85,11 @@ def test_output_shapes_for_times_resolution_and_window(tiny_generator_config):
         assert G(z, zm, torch.tensor([-1.0, 0.0, 2.5, 4.0])).shape == (2, 4, 3, 32, 32)
         assert G(z, zm, torch.rand(2, 3)).shape == (2, 3, 3, 32, 32)  # per-video times
         assert G(z, zm, torch.zeros(1), resolution=64).shape == (2, 1, 3, 64, 64)
+        assert G(z, zm, torch.zeros(1), resolution=48).shape == (2, 1, 3, 48, 48)  # levels 12, 24, 48
+        assert G(z, zm, torch.zeros(1), resolution=16).shape == (2, 1, 3, 16, 16)
         assert G(z, zm, torch.zeros(1), spatial_range=(-0.25, 1.25)).shape == (2, 1, 3, 32, 32)
-    with pytest.raises(ValueError, match="power of two"):
-        G(z, zm, torch.zeros(1), resolution=48)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        G(z, zm, torch.zeros(1), resolution=50)
 
 
 def test_double_resolution_renders_the_same_video_more_densely(tiny_generator_config):

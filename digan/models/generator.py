@@ -94,10 +94,11 @@ class Generator(nn.Module):
             raise ValueError(f"batch mismatch: w {batch}, z_motion {z_motion.shape[0]}, times {times.shape[0]}")
         frames = times.shape[1]
         out_res = resolution or self.cfg.resolution
-        factor, rem = divmod(out_res, self.cfg.resolution)
-        if rem or factor < 1 or factor & (factor - 1):
-            raise ValueError(f"resolution {out_res} must be the training resolution {self.cfg.resolution} "
-                             "times a power of two")
+        if out_res < 1 or (self.cfg.input_resolution * out_res) % self.cfg.resolution:
+            step = self.cfg.resolution // self.cfg.input_resolution
+            raise ValueError(f"resolution {out_res} must be a multiple of {step} (training resolution "
+                             f"{self.cfg.resolution} / input resolution {self.cfg.input_resolution}) so "
+                             "that every level has a whole number of pixels")
         times = times.to(w.dtype)
         x = img = None
         side = 0
@@ -106,7 +107,7 @@ class Generator(nn.Module):
             if block.upsample and x is not None:
                 upsample_from = (frames, side)
                 img = upsample_nearest(img, frames, side)
-            side = block.scale * factor
+            side = block.scale * out_res // self.cfg.resolution
             embedding = None
             if block.embedding is not None:
                 grid = coordinate_grid(side, spatial_range, device=w.device)

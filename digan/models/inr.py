@@ -97,7 +97,7 @@ class CoordinateEmbedding(nn.Module):
         bias = mod[:, 2 * self.size:]
         spatial = torch.matmul(w_xy, grid)  # [B, size, P]
         offset = bias[:, None, :] + self.temporal_term(w, z_motion, times)  # [B, T, size]
-        pre = spatial[:, :, None, :] + offset.transpose(1, 2)[:, :, :, None]  # [B, size, T, P]
+        pre = spatial[:, :, None, :] + offset.transpose(1, 2).contiguous()[:, :, :, None]  # [B, size, T, P]
         pre = pre.reshape(batch, self.size, frames * grid.shape[1])
         if pre.requires_grad:  # out= is not differentiable; inference writes in place instead of cat
             return torch.cat([pre.sin(), pre.cos()], dim=1)
@@ -141,12 +141,13 @@ class FMMLayer(nn.Module):
         commutes with nearest upsampling, so they are projected first and the (smaller) result is
         upsampled, which is the official upsample-then-project maths with 4× fewer multiply-adds.
         """
-        weight = self.modulated_weight(w)
+        # lrelu(x)·√2 = lrelu(√2·x): the gain is folded into weight and bias, saving a pass.
+        weight = self.modulated_weight(w) * LRELU_GAIN
         n_feat = 0 if features is None else features.shape[1]
         n_emb = 0 if embedding is None else embedding.shape[1]
         if n_feat + n_emb != self.in_channels:
             raise ValueError(f"FMM layer expects {self.in_channels} input channels, got {n_feat + n_emb}")
-        bias = self.bias.view(1, -1, 1)
+        bias = (self.bias * LRELU_GAIN).view(1, -1, 1)
         out = None
         if features is not None:
             out = torch.baddbmm(bias, weight[:, :, :n_feat], features)
@@ -155,8 +156,7 @@ class FMMLayer(nn.Module):
         if embedding is not None:
             emb_weight = weight[:, :, n_feat:]
             out = torch.baddbmm(bias, emb_weight, embedding) if out is None else out.baddbmm_(emb_weight, embedding)
-        # lrelu(x)·√2 = lrelu(√2·x); scaling first leaves the saved output of leaky_relu_ untouched.
-        return torch.nn.functional.leaky_relu_(out.mul_(LRELU_GAIN), LRELU_SLOPE)
+        return torch.nn.functional.leaky_relu_(out, LRELU_SLOPE)
 
 
 class ToRGB(nn.Module):

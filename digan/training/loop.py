@@ -61,7 +61,7 @@ class FakeBatch:
 
 class Trainer:
     def __init__(self, cfg: Config, out_dir: str | Path, *, rank: int = 0, world_size: int = 1,
-                 device: str | torch.device = "cpu", store: ClipStore | None = None) -> None:
+                 device: str | torch.device = "cpu") -> None:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.rank, self.world_size = rank, world_size
@@ -69,7 +69,7 @@ class Trainer:
         t = cfg.train
         if t.batch_size % world_size:
             raise ValueError(f"train.batch_size {t.batch_size} is not divisible by {world_size} processes")
-        self.store = store or ClipStore(cfg.data.path)
+        self.store = ClipStore(cfg.data.path)
         side = cfg.generator.resolution
         if self.store.resolution != (side, side):
             raise ValueError(f"clip store {cfg.data.path} is {self.store.resolution} but "
@@ -139,25 +139,27 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------- phases
     def _apply(self, module: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, phase: str) -> float:
+        """Backward, average gradients over ranks, refuse non-finite values, step."""
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        value = loss.detach().clone()
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        value = loss.detach().view(1)
         if self.world_size > 1:
-            grads = [p.grad for p in module.parameters() if p.grad is not None]
-            flat = torch.cat([g.flatten() for g in grads] + [value.view(1)])
+            flat = torch.cat([g.flatten() for g in grads] + [value])
             dist.all_reduce(flat)
             flat /= self.world_size
             offset = 0
             for g in grads:
                 g.copy_(flat[offset:offset + g.numel()].view_as(g))
                 offset += g.numel()
-            value = flat[-1]
-        if not math.isfinite(float(value)) or not all(
-                bool(torch.isfinite(p.grad).all()) for p in module.parameters() if p.grad is not None):
+            value = flat[-1:]
+        # One host sync: NaN or inf anywhere in the loss or the gradients makes this sum non-finite.
+        check = float(value + torch.nn.utils.get_total_norm(grads))
+        if not math.isfinite(check):
             last = self.out_dir / CHECKPOINT_NAME
             raise NonFiniteLossError(
-                f"non-finite {phase} loss ({float(value)}) at step {self.step}; parameters were not updated. "
-                f"The last good checkpoint is {last if last.exists() else 'not written yet'}. "
+                f"non-finite {phase} loss or gradient (loss {float(value)}) at step {self.step}; parameters "
+                f"were not updated. The last good checkpoint is {last if last.exists() else 'not written yet'}. "
                 "Lower train.lr or check the data.")
         opt.step()
         return float(value)
