@@ -16,6 +16,12 @@ from digan.data.clip_store import ClipStore
 from digan.training.timesteps import sample_real_frame_pairs
 
 
+def rank_slice(global_batch: int, rank: int, world_size: int) -> slice:
+    """The contiguous part of a global batch that DDP rank ``rank`` computes."""
+    per_rank = global_batch // world_size
+    return slice(rank * per_rank, (rank + 1) * per_rank)
+
+
 class ClipSampler:
     """Deterministic, resumable, epoch-wise shuffled clip indices."""
 
@@ -79,10 +85,9 @@ class FramePairLoader:
         indices = torch.from_numpy(self.indices[self.sampler.next_indices(n).numpy()])
         pairs, delta = sample_real_frame_pairs(n, self.store.frames, self.generator, self.delta_t_rule)
         flip = torch.rand(n, generator=self.generator) < 0.5 if self.xflip else torch.zeros(n, dtype=torch.bool)
-        per_rank = n // world_size
-        lo, hi = rank * per_rank, (rank + 1) * per_rank
-        clips = np.stack([self.store.frames_at(int(i), p.numpy()) for i, p in zip(indices[lo:hi], pairs[lo:hi])])
+        mine = rank_slice(n, rank, world_size)
+        clips = np.stack([self.store.frames_at(int(i), p.numpy()) for i, p in zip(indices[mine], pairs[mine])])
         frames = torch.from_numpy(clips).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
-        frames = torch.where(flip[lo:hi].view(-1, 1, 1, 1, 1), frames.flip(-1), frames)
-        labels = torch.from_numpy(self.store.labels[indices[lo:hi].numpy()])
-        return RealBatch(frames, delta[lo:hi], labels)
+        frames = torch.where(flip[mine].view(-1, 1, 1, 1, 1), frames.flip(-1), frames)
+        labels = torch.from_numpy(self.store.labels[indices[mine].numpy()])
+        return RealBatch(frames, delta[mine], labels)

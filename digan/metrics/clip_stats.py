@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from digan.metrics.frechet import frechet_distance_of_features
+
 
 def clip_statistics(videos: Tensor) -> np.ndarray:
     """Features ``[N, 13]`` for videos ``[N, T, 3, H, W]`` in [−1, 1]."""
@@ -31,7 +33,5 @@ def clip_statistics(videos: Tensor) -> np.ndarray:
 def standardized_frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     """Fréchet distance after scaling every feature by its spread in ``real``, so that no single
     statistic dominates because of its units."""
-    from digan.metrics.frechet import frechet_distance_of_features
-
     scale = real.std(axis=0) + 1e-8
     return frechet_distance_of_features(real / scale, fake / scale)

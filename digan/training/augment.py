@@ -23,9 +23,8 @@ class AugmentParams:
     contrast: Tensor
     shift: Tensor  # [N, 2] (dy, dx)
 
-    def slice(self, start: int, stop: int) -> "AugmentParams":
-        return AugmentParams(self.brightness[start:stop], self.saturation[start:stop],
-                             self.contrast[start:stop], self.shift[start:stop])
+    def slice(self, part: slice) -> "AugmentParams":
+        return AugmentParams(self.brightness[part], self.saturation[part], self.contrast[part], self.shift[part])
 
 
 def sample_augment_params(num_videos: int, resolution: int, generator: torch.Generator) -> AugmentParams:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from digan.config import Config, config_from_dict
 from digan.data.clip_store import ClipStore
-from digan.data.datasets import FramePairLoader, RealBatch
+from digan.data.datasets import FramePairLoader, RealBatch, rank_slice
 from digan.models.discriminator import VideoDiscriminators, motion_input
 from digan.models.generator import Generator
 from digan.training.augment import augment_videos, sample_augment_params
@@ -101,8 +101,7 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- sampling
     def _local(self, x: Tensor) -> Tensor:
-        per_rank = x.shape[0] // self.world_size
-        return x[self.rank * per_rank:(self.rank + 1) * per_rank].to(self.device)
+        return x[rank_slice(x.shape[0], self.rank, self.world_size)].to(self.device)
 
     def _sample_fake(self) -> FakeBatch:
         g, t = self.cfg.generator, self.cfg.train
@@ -124,8 +123,7 @@ class Trainer:
         """Image-D and motion-D logits of augmented frame pairs; with ``requires_input_grad``
         also the R1 penalty of both w.r.t. their (augmented) inputs."""
         params = sample_augment_params(self.cfg.train.batch_size, frames.shape[-1], self.aug_gen)
-        per_rank = self.cfg.train.batch_size // self.world_size
-        params = params.slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+        params = params.slice(rank_slice(self.cfg.train.batch_size, self.rank, self.world_size))
         frames = augment_videos(frames, params, self.cfg.train.diffaug)
         n = frames.shape[0]
         images = frames.reshape(n * 2, *frames.shape[2:])
