@@ -65,3 +65,32 @@ def test_too_many_bad_files_is_a_clear_error(dirs, capsys):
     code = main(cli_args(dirs, "--frames", "17", "--stride", "2"))  # 33 frames needed: every clip too short
     assert code == 2
     assert "could not be used" in capsys.readouterr().err
+
+
+def test_checkpoint_mode_draws_fresh_reproducible_videos_per_run(dirs):
+    from digan.config import load_config
+    from digan.train import prepare_data
+    from digan.training.loop import Trainer
+    from tests.helpers import tiny_config, write_config
+
+    cfg = load_config(write_config(dirs, tiny_config(dirs / "tiny" / "clips")))
+    prepare_data(cfg)
+    Trainer(cfg, dirs / "tiny_run").save_checkpoint()
+    args = ["--real", str(dirs / "real"), "--checkpoint", str(dirs / "tiny_run" / "checkpoint.pt"),
+            "--metrics", "fvd,is", "--backbone", "probe", "--is-backbone", "probe", "--probe",
+            str(dirs / "probe.pt"), "--runs", "2", "--samples", "6", "--is-samples", "6",
+            "--cache-dir", str(dirs / "cache")]
+    first, second = evaluate(parse_args(args)), evaluate(parse_args(args))
+    assert first["metrics"]["fvd_probe"]["runs"] == second["metrics"]["fvd_probe"]["runs"]
+    assert first["metrics"]["fvd_probe"]["distinct_runs"]
+    assert len(set(first["metrics"]["is_probe"]["runs"])) == 2
+    assert first["fake"]["clips_per_run"] == 6
+
+
+def test_generator_output_is_rounded_not_truncated_to_uint8():
+    import torch
+
+    from digan.generate import to_uint8
+
+    x = torch.tensor([-1.0, -0.9961, 0.0, 0.00393, 1.0, 1.5])  # 0.5, 127.5, 128.0 on the 0..255 scale
+    assert to_uint8(x).tolist() == [0, 0, 128, 128, 255, 255]

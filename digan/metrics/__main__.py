@@ -2,8 +2,10 @@
 
     python -m digan.metrics --real DIR --fake DIR --metrics fvd,kvd,is --backbone i3d \\
         --runs 10 --samples 2048 --frames 16 --out results.json
+    python -m digan.metrics --real CLIPS --checkpoint runs/x/checkpoint.pt --metrics fvd,kvd
 
-DIR is a directory of mp4/avi/gif files (searched recursively) or a clip store. FVD and KVD use
+With ``--checkpoint`` the EMA generator makes fresh videos for every run (times linspace over
+``--t-range``), as the official evaluation. DIR is a directory of mp4/avi/gif files (searched recursively) or a clip store. FVD and KVD use
 ``--backbone`` (i3d for the paper's numbers); IS uses ``--is-backbone`` (c3d for the paper's,
 TGAN protocol) on the fake videos. Every result key names its backbone (``fvd_i3d``, ``is_probe``).
 Real-video outputs are cached under ``--cache-dir`` with a key that changes when any input changes.
@@ -15,8 +17,11 @@ import json
 import sys
 from pathlib import Path
 
+from digan.generate import load_generator
 from digan.metrics.backbones.registry import load_backbone
-from digan.metrics.features import TooManyBadVideos, VideoSource, cached_outputs
+from digan.metrics.features import TooManyBadVideos, VideoSource, cached_outputs, compute_outputs
+from digan.metrics.generated import generated_clips
+from digan.models.generator import Generator
 from digan.metrics.protocol import distance_runs, inception_score_runs
 
 METRICS = ("fvd", "kvd", "is")
@@ -26,7 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m digan.metrics", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--real", help="real videos (needed for fvd and kvd)")
-    p.add_argument("--fake", required=True, help="generated videos")
+    fake = p.add_mutually_exclusive_group(required=True)
+    fake.add_argument("--fake", help="generated videos")
+    fake.add_argument("--checkpoint", type=Path, help="a training checkpoint to generate from")
+    p.add_argument("--t-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("T0", "T1"),
+                   help="with --checkpoint: times of the first and last generated frame")
     p.add_argument("--metrics", default="fvd,kvd", help="comma-separated subset of fvd,kvd,is")
     p.add_argument("--backbone", default="i3d", choices=("i3d", "probe"), help="features for FVD/KVD")
     p.add_argument("--is-backbone", default="c3d", choices=("c3d", "probe"), help="classifier for IS")
@@ -46,6 +55,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _fake_outputs(fn, kind: str, args: argparse.Namespace, fake: VideoSource | None, G: Generator | None,
+                  count: int):
+    """Outputs for the fake set: one array from a directory, or a fresh array per run from a generator."""
+    batch_size = args.batch_size
+    if G is None:
+        return compute_outputs(fn, fake.clips(), total=len(fake), batch_size=batch_size, desc=f"{kind} of fake")
+    return [compute_outputs(fn, generated_clips(G, count, frames=args.frames, t_range=tuple(args.t_range),
+                                                seed=args.seed, run=run, num_classes=G.cfg.num_classes),
+                            total=count, batch_size=batch_size, desc=f"{kind} of generated run {run}")
+            for run in range(args.runs)]
+
+
+def _describe_fake(args: argparse.Namespace, fake: VideoSource | None, outputs) -> dict:
+    if fake is None:
+        return {"checkpoint": str(args.checkpoint), "clips_per_run": len(outputs[0]), "t_range": list(args.t_range)}
+    return {"path": str(fake.path), "clips": len(outputs), "bad_files": fake.bad_files}
+
+
 def evaluate(args: argparse.Namespace) -> dict:
     """The library call behind the CLI: same numbers, returned as a dict."""
     wanted = [m.strip() for m in args.metrics.split(",") if m.strip()]
@@ -56,26 +83,27 @@ def evaluate(args: argparse.Namespace) -> dict:
     if distances and not args.real:
         raise ValueError("--real is needed for fvd and kvd")
     common = dict(frames=args.frames, stride=args.stride, max_bad_fraction=args.max_bad_fraction)
-    fake = VideoSource(args.fake, **common)
+    fake = VideoSource(args.fake, **common) if args.fake else None
+    G = load_generator(args.checkpoint) if args.checkpoint else None
     report: dict = {"protocol": {"runs": args.runs, "samples": args.samples, "is_samples": args.is_samples,
                                  "frames": args.frames, "stride": args.stride, "seed": args.seed},
                     "metrics": {}}
     if distances:
         real = VideoSource(args.real, split=args.real_split, **common)
         backbone = load_backbone(args.backbone, weights_dir=args.weights_dir, probe=args.probe)
-        outputs = {}
-        for name, source, cache in (("real", real, args.cache_dir), ("fake", fake, None)):
-            outputs[name] = cached_outputs(backbone.features, backbone_identity=backbone.identity, kind="features",
-                                           source=source, cache_dir=cache, batch_size=args.batch_size)
-            report[name] = {"path": str(source.path), "clips": len(outputs[name]), "bad_files": source.bad_files}
-        for result in distance_runs(outputs["real"], outputs["fake"], backbone=backbone.name, runs=args.runs,
+        real_out = cached_outputs(backbone.features, backbone_identity=backbone.identity, kind="features",
+                                  source=real, cache_dir=args.cache_dir, batch_size=args.batch_size)
+        report["real"] = {"path": str(real.path), "split": args.real_split, "clips": len(real_out),
+                          "bad_files": real.bad_files}
+        fake_out = _fake_outputs(backbone.features, "features", args, fake, G, args.samples)
+        report["fake"] = _describe_fake(args, fake, fake_out)
+        for result in distance_runs(real_out, fake_out, backbone=backbone.name, runs=args.runs,
                                     samples=args.samples, seed=args.seed, metrics=distances):
             report["metrics"][result.key] = result.to_dict()
     if "is" in wanted:
         classifier = load_backbone(args.is_backbone, weights_dir=args.weights_dir, probe=args.probe)
-        probs = cached_outputs(classifier.probabilities, backbone_identity=classifier.identity,
-                               kind="probabilities", source=fake, cache_dir=None, batch_size=args.batch_size)
-        report.setdefault("fake", {"path": str(fake.path), "clips": len(probs), "bad_files": fake.bad_files})
+        probs = _fake_outputs(classifier.probabilities, "probabilities", args, fake, G, args.is_samples)
+        report.setdefault("fake", _describe_fake(args, fake, probs))
         result = inception_score_runs(probs, backbone=classifier.name, runs=args.runs, samples=args.is_samples,
                                       seed=args.seed)
         report["metrics"][result.key] = result.to_dict()
