@@ -94,3 +94,18 @@ def test_generator_output_is_rounded_not_truncated_to_uint8():
 
     x = torch.tensor([-1.0, -0.9961, 0.0, 0.00393, 1.0, 1.5])  # 0.5, 127.5, 128.0 on the 0..255 scale
     assert to_uint8(x).tolist() == [0, 0, 128, 128, 255, 255]
+
+
+def test_cli_with_real_i3d_equals_library_call(dirs):
+    args = ["--real", str(dirs / "real"), "--fake", str(dirs / "fake"), "--metrics", "fvd,kvd",
+            "--backbone", "i3d", "--runs", "2", "--samples", "8", "--cache-dir", str(dirs / "cache_i3d"),
+            "--weights-dir", str(REPO / "data" / "weights"), "--out", str(dirs / "i3d.json")]
+    proc = subprocess.run([sys.executable, "-m", "digan.metrics", *args], capture_output=True, text=True,
+                          cwd=REPO, env=train_env(2))
+    assert proc.returncode == 0, proc.stderr
+    from_cli = json.loads((dirs / "i3d.json").read_text())["metrics"]
+    from_library = evaluate(parse_args(args))["metrics"]
+    assert set(from_cli) == {"fvd_i3d", "kvd_i3d"}
+    for key in from_cli:
+        assert from_cli[key]["runs"] == pytest.approx(from_library[key]["runs"], rel=1e-9)
+    assert from_cli["fvd_i3d"]["mean"] > 0

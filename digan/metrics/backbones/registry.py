@@ -12,6 +12,10 @@ from typing import Callable
 
 from torch import Tensor
 
+from digan.metrics.backbones.c3d import load_c3d
+from digan.metrics.backbones.i3d import I3D_CKPT_SHA256, PREPROCESSING_VERSION, load_i3d
+from digan.metrics.backbones.probe import load_probe
+
 VideoFn = Callable[[Tensor], Tensor]
 
 
@@ -25,18 +29,12 @@ class Backbone:
 
 def load_backbone(name: str, *, weights_dir: Path = Path("data/weights"), probe: Path | None = None) -> Backbone:
     if name == "i3d":
-        from digan.metrics.backbones.i3d import I3D_CKPT_SHA256, PREPROCESSING_VERSION, load_i3d
-
         model = load_i3d(weights_dir)
         return Backbone("i3d", f"i3d:{I3D_CKPT_SHA256}:{PREPROCESSING_VERSION}", features=model.features)
     if name == "c3d":
-        from digan.metrics.backbones.c3d import load_c3d
-
         classifier = load_c3d(weights_dir)
         return Backbone("c3d", classifier.identity, probabilities=classifier.probabilities)
     if name == "probe":
-        from digan.metrics.backbones.probe import load_probe
-
         if probe is None:
             raise ValueError("the probe backbone needs a trained probe file (--probe PATH); train one with "
                              "python -m digan.metrics.backbones.probe --store CLIPS --out PATH")
