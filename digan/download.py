@@ -28,6 +28,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from digan.atomic import fsync_dir
+
 log = logging.getLogger(__name__)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -82,7 +84,7 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True,
             raise ChecksumError(f"sha256 mismatch for {url}: expected {expected}{pinned}, got {actual}; "
                                 f"deleted {part}")
         os.replace(part, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         if expected is None:
             _pin_unverified(dest, actual)
     return dest
@@ -195,12 +197,3 @@ def _locked(dest: Path) -> Iterator[None]:
     with open(dest.with_name(dest.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Persist the rename itself, not only the file's bytes."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

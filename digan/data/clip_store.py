@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from digan.atomic import fsync_dir
+
 FORMAT_VERSION = 1
 MANIFEST_COLUMNS = (
     "clip_index", "dataset", "split", "class_index", "class_name",
@@ -65,14 +67,6 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
               "fortran_order": False, "shape": shape}
     )
     return buf.getvalue()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _check_row(row: Mapping[str, Any], dataset: str, class_names: list[str]) -> dict[str, Any]:
@@ -164,7 +158,7 @@ def write_clip_store(
             json.dump(meta, fh, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
-        _fsync_dir(tmp_dir)
+        fsync_dir(tmp_dir)
         _install(tmp_dir, out_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -183,7 +177,7 @@ def _install(tmp_dir: Path, out_dir: Path) -> None:
         old_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
         os.replace(out_dir, old_dir)
     os.replace(tmp_dir, out_dir)
-    _fsync_dir(out_dir.parent)
+    fsync_dir(out_dir.parent)
     if old_dir is not None:
         shutil.rmtree(old_dir)
 
@@ -262,10 +256,6 @@ class ClipStore:
 
     def __len__(self) -> int:
         return len(self.manifest)
-
-    def frames_at(self, index: int, frame_indices: np.ndarray) -> np.ndarray:
-        """Only the requested frames ``[K, H, W, 3]`` of clip ``index`` (training reads 2 of T)."""
-        return np.array(self._array()[index, frame_indices])
 
     def __getitem__(self, index: int) -> np.ndarray:
         """Clip ``index`` as a writable [T, H, W, 3] uint8 copy (safe for torch)."""

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,6 +22,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from digan.atomic import atomic_write
 from digan.data.clip_store import ClipStore
 from digan.data.video_io import VideoIOError, read_video
 
@@ -151,9 +150,6 @@ def cached_outputs(fn: Callable[[Tensor], Tensor], *, backbone_identity: str, ki
     values = compute_outputs(fn, source.clips(), total=len(source), batch_size=batch_size,
                              desc=f"{kind} of {source.path.name}")
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             np.save(f, values)
-        os.replace(tmp, path)
     return values

