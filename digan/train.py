@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.set)
-        prepare_data(cfg)
+        # Under torchrun/Slurm only rank 0 prepares data; the others wait in the process-group
+        # rendezvous, which rank 0 joins only after this returns.
+        if int(os.environ.get("RANK", "0")) == 0:
+            prepare_data(cfg)
     except (ConfigError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
