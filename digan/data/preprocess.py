@@ -1,0 +1,578 @@
+"""Real datasets (UCF-101, TaiChi-HD, Sky Time-lapse, Kinetics-food) → clip stores.
+
+Every source video is decoded by one ffmpeg process whose filter graph crops and scales
+(``crop=…,scale=R:R:flags=…``), so only R×R rgb24 frames cross the pipe. Clips then follow the
+official DIGAN dataset code (sihyun-yu/digan ``src/training/dataset.py``,
+``make_imageclip_dataset``): each video is cut into non-overlapping blocks of ``frames × stride``
+frames and every block gives ``stride`` clips, one per phase. With stride 1 that is
+non-overlapping runs of 16 consecutive frames (Sky, Kinetics-food); with TaiChi's stride 4 a
+64-frame block gives the 4 interleaved clips starting at block offsets 0, 1, 2, 3.
+UCF-101 deviates: the official code samples every 16-frame window (torchvision ``VideoClips``,
+``frames_between_clips=1``), which would store each frame 16 times (~2 TB at 128²); we store
+the non-overlapping clips by default and ``step=1`` restores every window.
+
+Frames are passed through as decoded (``-fps_mode passthrough``), like the official readers
+(cv2, torchvision): variable-frame-rate videos are neither padded nor thinned. ffmpeg applies
+rotation metadata before the crop, and converts grayscale or odd-size input to RGB.
+
+Scaling: ffmpeg's ``bilinear`` on down-scaling is the anti-aliased triangle filter (it equals
+``torch.nn.functional.interpolate(..., mode='bilinear', antialias=True)`` to within 0.4 grey
+levels on white noise), i.e. PIL's BILINEAR used by MDGAN's Sky loader; Kinetics-food uses
+``lanczos`` like the official ``prepare_data/preprocess.py`` (PIL ANTIALIAS). The official
+UCF-101 loader resizes with non-anti-aliased bilinear interpolation, which ffmpeg cannot do;
+aliasing at a 1.875× reduction is an artefact we do not reproduce.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TypeVar
+
+import imageio_ffmpeg
+import numpy as np
+from tqdm import tqdm
+
+from digan.atomic import atomic_write
+from digan.data.clip_store import ClipStore, ClipStoreError, clips_from_video, write_clip_store
+from digan.data.sources import TAICHI_EXCLUDED_IDS, kinetics_food_classes
+
+PREPROCESS_VERSION = 1  # bump when decoding or clip selection changes, so stores are rebuilt
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm")
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Per-dataset defaults; ``stores`` maps a store name to the partitions it holds."""
+
+    stride: int
+    scale_flags: str
+    stores: dict[str, tuple[str, ...]]
+
+
+SPECS: dict[str, DatasetSpec] = {
+    "ucf101": DatasetSpec(1, "bilinear", {"all": ("train", "test"), "train": ("train",)}),
+    "taichi": DatasetSpec(4, "bilinear", {"all": ("train", "test")}),
+    "sky": DatasetSpec(1, "bilinear", {"train": ("train",), "test": ("test",)}),
+    "kinetics_food": DatasetSpec(1, "lanczos", {"train": ("train",), "validate": ("validate",)}),
+}
+
+
+class PreprocessError(RuntimeError):
+    """The raw dataset cannot give a usable clip store (missing layout, no clips at all)."""
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Stage parameters; ``None`` takes the dataset's default from ``SPECS``."""
+
+    resolution: int = 128
+    frames: int = 16
+    stride: int | None = None
+    step: int | None = None  # None: official block rule; k: a window every k frames
+    scale_flags: str | None = None
+    stores: tuple[str, ...] | None = None
+    workers: int = 1
+
+    def resolved(self, dataset: str) -> PreprocessConfig:
+        spec = SPECS[dataset]
+        cfg = replace(
+            self,
+            stride=spec.stride if self.stride is None else self.stride,
+            scale_flags=spec.scale_flags if self.scale_flags is None else self.scale_flags,
+            stores=tuple(spec.stores) if self.stores is None else tuple(self.stores),
+        )
+        unknown = set(cfg.stores) - set(spec.stores)
+        if unknown:
+            raise ValueError(f"{dataset}: unknown stores {sorted(unknown)}; choose from {list(spec.stores)}")
+        if cfg.resolution < 1 or cfg.frames < 1 or cfg.stride < 1 or (cfg.step is not None and cfg.step < 1):
+            raise ValueError(f"resolution, frames, stride and step must be >= 1, got {cfg}")
+        if not re.fullmatch(r"[a-z_+]+", cfg.scale_flags):
+            raise ValueError(f"scale_flags {cfg.scale_flags!r} is not an ffmpeg sws flag list")
+        return cfg
+
+
+@dataclass(frozen=True)
+class Source:
+    """One decodable unit: a video file, a folder of frame images, or a time window of a video.
+
+    ``crop`` is ffmpeg crop ``(w, h, x, y)`` expressions; ``None`` is the centre square.
+    ``window`` is ``(start, end)`` in seconds.
+    """
+
+    path: str
+    name: str
+    partition: str
+    class_index: int
+    class_name: str
+    crop: tuple[str, str, str, str] | None = None
+    window: tuple[float, float] | None = None
+
+
+@dataclass
+class Listing:
+    """What a raw dataset directory holds, before decoding."""
+
+    sources: list[Source]
+    class_names: list[str]
+    skipped: list[dict[str, str]] = field(default_factory=list)  # outcome, source, reason
+    metadata_files: list[Path] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- listing
+
+def _is_video(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _image_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _units_under(root: Path) -> list[Path]:
+    """Video files and folders that directly hold frame images, in sorted order."""
+    units = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        here = Path(dirpath)
+        if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in filenames):
+            units.append(here)
+        units.extend(here / f for f in sorted(filenames) if Path(f).suffix.lower() in VIDEO_EXTENSIONS)
+    return sorted(units)
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise PreprocessError(f"{what} not found: {path}")
+    return path
+
+
+def list_ucf101(raw: Path) -> Listing:
+    """Official split 1: classInd labels, trainlist01 → train, testlist01 → test."""
+    lists = _require(raw / "ucfTrainTestlist", "UCF-101 split directory")
+    videos = _require(raw / "UCF-101", "UCF-101 video directory")
+    class_names = []
+    for line in (lists / "classInd.txt").read_text().split("\n"):
+        if line.strip():
+            index, name = line.split()
+            if int(index) != len(class_names) + 1:
+                raise PreprocessError(f"classInd.txt is not numbered 1..N at {line!r}")
+            class_names.append(name)
+    class_of = {name.lower(): i for i, name in enumerate(class_names)}
+    # The official lists spell some files differently from the disk (HandStandPushups).
+    on_disk = {p.relative_to(videos).as_posix().lower(): p for p in videos.rglob("*") if _is_video(p)}
+    listing = Listing([], class_names, metadata_files=[lists / "classInd.txt"])
+    listed = set()
+    for partition, list_name in (("train", "trainlist01.txt"), ("test", "testlist01.txt")):
+        listing.metadata_files.append(lists / list_name)
+        for line in (lists / list_name).read_text().split("\n"):
+            if not line.strip():
+                continue
+            rel = line.split()[0]
+            listed.add(rel.lower())
+            folder = rel.split("/")[0].lower()
+            if folder not in class_of:
+                listing.skipped.append({"outcome": "unlabelled", "source": rel,
+                                        "reason": f"class folder {folder!r} not in classInd.txt"})
+                continue
+            path = on_disk.get(rel.lower())
+            if path is None:
+                listing.skipped.append({"outcome": "missing", "source": rel, "reason": "listed but not on disk"})
+                continue
+            ci = class_of[folder]
+            listing.sources.append(Source(str(path), f"UCF-101/{path.relative_to(videos).as_posix()}",
+                                          partition, ci, class_names[ci]))
+    for rel, path in sorted(on_disk.items()):
+        if rel not in listed:
+            listing.skipped.append({"outcome": "unlisted", "source": f"UCF-101/{path.relative_to(videos).as_posix()}",
+                                    "reason": "not in trainlist01.txt or testlist01.txt"})
+    return listing
+
+
+def list_taichi(raw: Path) -> Listing:
+    """first-order-model's cropped ``train/`` ``test/`` output if present, else raw videos + metadata.
+
+    The cropped output may sit under ``videos/`` (the download stage's layout) or beside it.
+    """
+    listing = Listing([], ["taichi"])
+    cropped = [d / p for d in (raw / "videos", raw) for p in ("train", "test") if (d / p).is_dir()]
+    if cropped:
+        for part_dir in cropped:
+            for unit in sorted(p for p in part_dir.iterdir() if _is_video(p) or p.is_dir()):
+                name = unit.relative_to(raw).as_posix()
+                video_id = unit.name.split("#")[0]
+                if video_id in TAICHI_EXCLUDED_IDS:
+                    listing.skipped.append({"outcome": "excluded", "source": name, "reason": "paper Appendix A.2"})
+                else:
+                    listing.sources.append(Source(str(unit), name, part_dir.name, 0, "taichi"))
+        return listing
+    metadata = _require(raw / "taichi-metadata.csv", "TaiChi metadata (first-order-model taichi-metadata.csv)")
+    videos = _require(raw / "videos", "TaiChi video directory")
+    listing.metadata_files.append(metadata)
+    by_id: dict[str, Path] = {}
+    for p in sorted(videos.iterdir()):
+        if _is_video(p):
+            by_id.setdefault(p.stem, p)
+    with open(metadata, newline="") as fh:
+        for row in csv.DictReader(fh):
+            video_id, start, end = row["video_id"], int(row["start"]), int(row["end"])
+            name = f"videos/{video_id}#{start:06d}#{end:06d}"
+            if video_id in TAICHI_EXCLUDED_IDS:
+                listing.skipped.append({"outcome": "excluded", "source": name, "reason": "paper Appendix A.2"})
+                continue
+            path = by_id.get(video_id)
+            if path is None:
+                listing.skipped.append({"outcome": "missing", "source": name, "reason": "no downloaded video"})
+                continue
+            # first-order-model keeps frame i when start <= i * fps_ref / fps < end and scales the
+            # bbox (in the reference width × height) to the actual frame size; half-frame margins
+            # keep exact boundaries away from timestamp rounding.
+            fps, width, height = float(row["fps"]), float(row["width"]), float(row["height"])
+            left, top, right, bottom = (int(v) for v in row["bbox"].split("-"))
+            x, y = f"trunc({left}*iw/{width})", f"trunc({top}*ih/{height})"
+            w, h = f"trunc({right}*iw/{width})-{x}", f"trunc({bottom}*ih/{height})-{y}"
+            listing.sources.append(Source(str(path), name, row["partition"], 0, "taichi", crop=(w, h, x, y),
+                                          window=((start - 0.5) / fps, (end - 0.5) / fps)))
+    return listing
+
+
+def list_sky(raw: Path) -> Listing:
+    """MDGAN layout: ``sky_{train,test}/<video>/<clip>/*.jpg``; each clip folder is one video."""
+    listing = Listing([], ["sky"])
+    for partition in ("train", "test"):
+        root = _require(raw / f"sky_{partition}", "Sky Time-lapse split directory")
+        for unit in _units_under(root):
+            listing.sources.append(Source(str(unit), unit.relative_to(raw).as_posix(), partition, 0, "sky"))
+    return listing
+
+
+def list_kinetics_food(raw: Path) -> Listing:
+    """Food-class rows of the Kinetics-600 annotations matched to ``<id>_<start>_<end>.mp4`` clips.
+
+    Classes are ``kinetics_food_classes`` of every annotated label (the official 29), so train and
+    validate stores share one class index.
+    """
+    rows = {}
+    for partition in ("train", "validate"):
+        with open(_require(raw / "annotations" / f"{partition}.csv", "Kinetics annotations"), newline="") as fh:
+            rows[partition] = list(csv.DictReader(fh))
+    class_names = kinetics_food_classes({r["label"] for part in rows.values() for r in part})
+    food = {name: i for i, name in enumerate(class_names)}
+    listing = Listing([], class_names, metadata_files=[raw / "annotations" / f"{p}.csv" for p in rows])
+    folder_names = {"train": ("train",), "validate": ("validate", "val")}  # CVDF extracts to val/
+    for partition, part_rows in rows.items():
+        files = {p.stem: p for name in folder_names[partition] if (raw / name).is_dir()
+                 for p in _units_under(raw / name) if p.is_file()}
+        for row in part_rows:
+            ci = food.get(row["label"])
+            if ci is None:
+                continue
+            stem = f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
+            path = files.get(stem)
+            if path is None:
+                listing.skipped.append({"outcome": "missing", "source": f"{partition}/{stem}.mp4",
+                                        "reason": "annotated but not downloaded"})
+                continue
+            listing.sources.append(Source(str(path), path.relative_to(raw).as_posix(), partition, ci, row["label"]))
+    return listing
+
+
+LISTERS: dict[str, Callable[[Path], Listing]] = {
+    "ucf101": list_ucf101, "taichi": list_taichi, "sky": list_sky, "kinetics_food": list_kinetics_food,
+}
+
+
+# ---------------------------------------------------------------------------- decoding
+
+_ERROR_RE = re.compile(r"\[(?:error|fatal|panic)\]")
+_DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_FPS_RE = re.compile(r"Stream #0:\d+.*?: Video: .*?(\d+(?:\.\d+)?) fps")
+_TRUNCATED_FRACTION = 0.9  # fewer decoded frames than this share of the header's count, with errors
+
+
+@dataclass
+class DecodeResult:
+    """Decoded frames, or why there are none; ``errors`` are ffmpeg's error lines."""
+
+    frames: np.ndarray | None
+    outcome: str  # ok | empty | unreadable | truncated
+    reason: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def _ffmpeg_input(source: Source, tmp: Path) -> tuple[list[str], int | None]:
+    """ffmpeg input arguments and, for frame folders, the number of images expected."""
+    path = Path(source.path)
+    if path.is_dir():
+        images = _image_files(path)
+        listfile = tmp / "frames.txt"
+        # The concat demuxer takes an explicit, sorted file list: no glob or numbering assumptions.
+        listfile.write_text("".join("file '" + str(p).replace("'", "'\\''") + "'\n"
+                                    for p in images))
+        return ["-f", "concat", "-safe", "0", "-i", str(listfile)], len(images)
+    if source.window is None:
+        return ["-i", str(path)], None
+    start, end = source.window
+    return ["-ss", f"{max(start, 0.0):.6f}", "-i", str(path), "-t", f"{end - max(start, 0.0):.6f}"], None
+
+
+def _expected_frames(stderr: str, source: Source) -> float | None:
+    """Frame count the container header promises (duration × fps), for truncation checks."""
+    fps = _FPS_RE.search(stderr)
+    if fps is None:
+        return None
+    if source.window is not None:
+        seconds = source.window[1] - max(source.window[0], 0.0)
+    else:
+        duration = _DURATION_RE.search(stderr)
+        if duration is None:
+            return None
+        h, m, s = duration.groups()
+        seconds = int(h) * 3600 + int(m) * 60 + float(s)
+    return seconds * float(fps.group(1))
+
+
+def decode(source: Source, resolution: int, scale_flags: str) -> DecodeResult:
+    """Crop and scale ``source`` to ``resolution``² rgb24 frames in one ffmpeg filter graph."""
+    path = Path(source.path)
+    if path.is_file() and path.stat().st_size == 0:
+        return DecodeResult(None, "empty", "zero-length file")
+    if source.crop is None:
+        w = h = "min(iw\\,ih)"
+        crop = f"crop=w={w}:h={h}:exact=1"  # x, y default to centring
+    else:
+        w, h, x, y = source.crop
+        crop = f"crop=w={w}:h={h}:x={x}:y={y}:exact=1"
+    with tempfile.TemporaryDirectory(prefix="digan-decode-") as tmp:
+        inputs, n_images = _ffmpeg_input(source, Path(tmp))
+        if n_images == 0:
+            return DecodeResult(None, "empty", "no frame images")
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats",
+            "-loglevel", "repeat+level+info", "-threads", "1", "-filter_threads", "1", *inputs, "-an", "-sn",
+            "-vf", f"{crop},scale={resolution}:{resolution}:flags={scale_flags}",
+            "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+    stderr = proc.stderr.decode("utf-8", errors="replace")
+    errors = [line.strip() for line in stderr.splitlines() if _ERROR_RE.search(line)]
+    frame_bytes = resolution * resolution * 3
+    n = len(proc.stdout) // frame_bytes
+    if proc.returncode != 0 or n == 0:
+        tail = errors[-3:] or stderr.strip().splitlines()[-1:]
+        return DecodeResult(None, "unreadable", f"ffmpeg exit {proc.returncode}, {n} frames: {' | '.join(tail)}",
+                            errors)
+    expected = n_images if n_images is not None else _expected_frames(stderr, source)
+    if errors and expected is not None and n < _TRUNCATED_FRACTION * expected:
+        return DecodeResult(None, "truncated", f"decoded {n} of ~{expected:.0f} frames: {errors[-1]}", errors)
+    frames = np.frombuffer(proc.stdout, dtype=np.uint8, count=n * frame_bytes)
+    return DecodeResult(frames.reshape(n, resolution, resolution, 3), "ok", errors=errors)
+
+
+def cut_clips(frames: np.ndarray, clip_len: int, stride: int,
+              step: int | None) -> list[tuple[int, np.ndarray]]:
+    """``(start_frame, clip)`` pairs: the official block rule (module docstring) or a window every ``step``."""
+    if step is not None:
+        return list(clips_from_video(frames, clip_len, stride, step))
+    block = clip_len * stride
+    return [(b + start, clip) for b in range(0, len(frames) - block + 1, block)
+            for start, clip in clips_from_video(frames[b : b + block], clip_len, stride, step=1)]
+
+
+@dataclass
+class SourceResult:
+    """A decoded source's clips ([n, T, R, R, 3]) and their start frames, or why it has none."""
+
+    outcome: str
+    reason: str
+    clips: np.ndarray | None
+    starts: list[int]
+    errors: list[str]
+
+
+def process_source(source: Source, cfg: PreprocessConfig) -> SourceResult:
+    """Decode one source and cut its clips; never raises for a bad video."""
+    try:
+        decoded = decode(source, cfg.resolution, cfg.scale_flags)
+    except OSError as err:  # unreadable path, permissions, ffmpeg missing
+        return SourceResult("unreadable", str(err), None, [], [])
+    if decoded.frames is None:
+        return SourceResult(decoded.outcome, decoded.reason, None, [], decoded.errors)
+    cut = cut_clips(decoded.frames, cfg.frames, cfg.stride, cfg.step)
+    if not cut:
+        need = cfg.frames * cfg.stride if cfg.step is None else (cfg.frames - 1) * cfg.stride + 1
+        return SourceResult("too_short", f"{len(decoded.frames)} frames, a clip needs {need}", None, [],
+                            decoded.errors)
+    starts = [start for start, _ in cut]
+    clips = np.stack([clip for _, clip in cut])
+    return SourceResult("ok", "", clips, starts, decoded.errors)
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _process_packed(args: tuple[Source, PreprocessConfig]) -> SourceResult:
+    return process_source(*args)
+
+
+def ordered_map(fn: Callable[[_T], _R], items: Iterable[_T], workers: int) -> Iterator[_R]:
+    """``map`` over a process pool, in order, with at most ``2 × workers`` results in flight.
+
+    ``Pool.imap`` would queue every finished result while the consumer writes, so memory could
+    grow with the dataset; the bounded window keeps it at a few videos per worker.
+    """
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with get_context("fork").Pool(workers) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.apply_async(fn, (item,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+# ---------------------------------------------------------------------------- stores
+
+def _inputs_fingerprint(listing: Listing, partitions: tuple[str, ...]) -> str:
+    """Hash of the metadata contents and each source's name, size and mtime."""
+    digest = hashlib.sha256()
+    for path in listing.metadata_files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for s in listing.sources:
+        if s.partition in partitions:
+            p = Path(s.path)
+            entries = [p] if p.is_file() else _image_files(p)
+            stats = [(e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries]
+            digest.update(json.dumps([s.name, s.partition, s.class_index, s.crop, s.window, stats]).encode())
+    return digest.hexdigest()
+
+
+def _store_params(dataset: str, store: str, cfg: PreprocessConfig, listing: Listing) -> dict[str, Any]:
+    partitions = SPECS[dataset].stores[store]
+    return {
+        "preprocess_version": PREPROCESS_VERSION, "dataset": dataset, "store": store,
+        "partitions": list(partitions), "resolution": cfg.resolution, "frames": cfg.frames,
+        "stride": cfg.stride, "step": cfg.step, "scale_flags": cfg.scale_flags,
+        "inputs_sha256": _inputs_fingerprint(listing, partitions),
+    }
+
+
+def _is_up_to_date(store_dir: Path, params: dict[str, Any]) -> bool:
+    try:
+        return ClipStore(store_dir).meta.get("params") == json.loads(json.dumps(params))
+    except (ClipStoreError, OSError, ValueError):
+        return False
+
+
+def _row(dataset: str, source: Source, start: int, stride: int) -> dict[str, Any]:
+    return {"dataset": dataset, "split": source.partition, "class_index": source.class_index,
+            "class_name": source.class_name, "source_video": source.name, "start_frame": start, "stride": stride}
+
+
+def _derive_store(src: Path, dst: Path, partitions: tuple[str, ...], params: dict[str, Any]) -> int:
+    """Copy the clips of ``partitions`` from a superset store instead of decoding again."""
+    store = ClipStore(src)
+    keep = [i for i, row in enumerate(store.manifest) if row["split"] in partitions]
+    if not keep:
+        raise PreprocessError(f"no clips in partitions {list(partitions)} for {dst}")
+
+    def clips() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        for i in keep:
+            row = {k: v for k, v in store.manifest[i].items() if k != "clip_index"}
+            yield store[i], row
+
+    frames, height, width, _ = store.frames_shape
+    write_clip_store(dst, clips(), dataset=store.meta["dataset"], frames=frames, height=height, width=width,
+                     class_names=store.class_names, params=params)
+    return len(keep)
+
+
+def preprocess_dataset(dataset: str, raw_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
+                       cfg: PreprocessConfig = PreprocessConfig()) -> dict[str, Any]:
+    """Build ``out_dir/<store>/`` clip stores and ``out_dir/report.json`` for one dataset.
+
+    Returns the report. Does nothing (``report['status'] == 'up-to-date'``) when every requested
+    store exists with the same parameters and inputs. Bad videos are skipped and listed; a
+    dataset without a single clip raises ``PreprocessError`` after writing the report.
+    """
+    if dataset not in SPECS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {list(SPECS)}")
+    cfg = cfg.resolved(dataset)
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    listing = LISTERS[dataset](raw_dir)
+    stores = sorted(cfg.stores, key=lambda s: -len(SPECS[dataset].stores[s]))  # supersets first
+    params = {s: _store_params(dataset, s, cfg, listing) for s in stores}
+    report_path = out_dir / "report.json"
+    if report_path.is_file() and all(_is_up_to_date(out_dir / s, params[s]) for s in stores):
+        return {**json.loads(report_path.read_text()), "status": "up-to-date"}
+
+    report: dict[str, Any] = {"dataset": dataset, "status": "built", "config": asdict(cfg), "stores": {},
+                              "counts": {}, "skipped": list(listing.skipped), "warnings": []}
+    for entry in listing.skipped:
+        report["counts"][entry["outcome"]] = report["counts"].get(entry["outcome"], 0) + 1
+    built: dict[str, tuple[str, ...]] = {}
+    failure = None
+    for store in stores:
+        partitions = SPECS[dataset].stores[store]
+        superset = next((b for b, parts in built.items() if set(partitions) <= set(parts)), None)
+        try:
+            if superset is not None:
+                n = _derive_store(out_dir / superset, out_dir / store, partitions, params[store])
+            else:
+                n = _decode_store(dataset, listing, partitions, cfg, out_dir / store, params[store], report)
+        except PreprocessError as err:
+            failure = failure or err
+            report["stores"][store] = {"partitions": list(partitions), "clips": 0, "error": str(err)}
+            continue
+        built[store] = partitions
+        report["stores"][store] = {"partitions": list(partitions), "clips": n}
+    with atomic_write(report_path) as fh:
+        fh.write(json.dumps(report, indent=2).encode())
+    if failure is not None:
+        raise failure
+    return report
+
+
+def _decode_store(dataset: str, listing: Listing, partitions: tuple[str, ...], cfg: PreprocessConfig,
+                  store_dir: Path, params: dict[str, Any], report: dict[str, Any]) -> int:
+    sources = [s for s in listing.sources if s.partition in partitions]
+    if not sources:
+        raise PreprocessError(f"{dataset}: no source videos for partitions {list(partitions)}")
+    counts, num_clips = report["counts"], 0
+
+    def clips() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        nonlocal num_clips
+        results = ordered_map(_process_packed, ((s, cfg) for s in sources), cfg.workers)
+        bar = tqdm(zip(sources, results), total=len(sources), desc=f"{dataset}/{store_dir.name}", unit="video")
+        for source, result in bar:
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+            if result.outcome != "ok":
+                report["skipped"].append({"outcome": result.outcome, "source": source.name, "reason": result.reason})
+                continue
+            if result.errors:
+                report["warnings"].append({"source": source.name, "errors": result.errors[-3:]})
+            for start, clip in zip(result.starts, result.clips):
+                num_clips += 1
+                yield clip, _row(dataset, source, start, cfg.stride)
+
+    try:
+        write_clip_store(store_dir, clips(), dataset=dataset, frames=cfg.frames, height=cfg.resolution,
+                         width=cfg.resolution, class_names=listing.class_names, params=params)
+    except ValueError as err:
+        if num_clips == 0:
+            raise PreprocessError(f"{dataset}: no usable clips for {store_dir} (see report.json)") from err
+        raise
+    return num_clips
