@@ -1,7 +1,11 @@
+from pathlib import Path
+from typing import Iterator
+
 import pytest
 import torch
 
 from digan.config import GeneratorConfig
+from tests.http_server import FileServer
 
 
 @pytest.fixture
@@ -14,3 +18,13 @@ def tiny_generator_config() -> GeneratorConfig:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[FileServer]:
+    """A local HTTP file server (Range support, fault switches) on 127.0.0.1, stopped after the test."""
+    root = tmp_path / "served"
+    root.mkdir()
+    srv = FileServer(root)
+    yield srv
+    srv.stop()

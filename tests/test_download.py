@@ -5,7 +5,6 @@ import hashlib
 import logging
 import os
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,6 @@ from tests.http_server import FileServer
 
 SIZE = 300_000
 CUT = 100_000
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FileServer]:
-    root = tmp_path / "served"
-    root.mkdir()
-    srv = FileServer(root)
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 import shutil
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ from pipeline import download as stage
 from tests.http_server import FileServer
 
 UCF_CLASSES = ("ApplyEyeMakeup", "HandstandPushups")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FileServer]:
-    root = tmp_path / "served"
-    root.mkdir()
-    srv = FileServer(root)
-    yield srv
-    srv.stop()
 
 
 def _sha(path: Path) -> str:
