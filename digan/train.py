@@ -10,6 +10,7 @@ process group is taken from the environment (RANK, WORLD_SIZE, MASTER_ADDR, MAST
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -25,7 +26,9 @@ from digan.data.clip_store import ClipStore
 from digan.data.synthetic import make_synthetic_dataset
 from digan.data.video_io import write_video
 from digan.generate import generate_frames, tile_videos, to_uint8
-from digan.training.loop import NonFiniteLossError, Trainer, TrainingInterrupted
+from digan.tracking import Tracker, flatten, make_tracker, run_tags
+from digan.training.loop import (CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer,
+                                 TrainingInterrupted)
 
 SAMPLE_VIDEOS = 8
 SAMPLE_FRAMES = 16
@@ -52,8 +55,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_samples(trainer: Trainer, step: int) -> None:
-    """A grid of EMA-generator videos from fixed latents, as mp4 and gif."""
+def write_samples(trainer: Trainer, step: int) -> list[Path]:
+    """A grid of EMA-generator videos from fixed latents, as mp4 and gif; returns the files."""
     g = trainer.cfg.generator
     gen = torch.Generator().manual_seed(1234)
     z = torch.randn(SAMPLE_VIDEOS, g.z_dim, generator=gen).to(trainer.device)
@@ -62,13 +65,23 @@ def write_samples(trainer: Trainer, step: int) -> None:
     times = torch.linspace(0, 1, SAMPLE_FRAMES, device=trainer.device)
     video = generate_frames(trainer.G_ema, z, zm, times, labels=labels)
     grid = tile_videos(to_uint8(video.cpu()), columns=4)
-    for suffix in (".mp4", ".gif"):
-        write_video(trainer.out_dir / "samples" / f"step{step:07d}{suffix}", grid)
+    paths = [trainer.out_dir / "samples" / f"step{step:07d}{suffix}" for suffix in (".mp4", ".gif")]
+    for path in paths:
+        write_video(path, grid)
+    return paths
+
+
+def last_logged(out_dir: Path) -> dict[str, float]:
+    """The last line of the metrics log (also right after a resume that had nothing left to do)."""
+    path = out_dir / METRICS_NAME
+    lines = path.read_text().splitlines() if path.exists() else []
+    return json.loads(lines[-1]) if lines else {}
 
 
 def run_worker(rank: int, world_size: int, cfg: Config, out_dir: str, device: str,
-               master_port: int | None = None) -> None:
-    """One training process; with ``world_size > 1`` it joins the process group first."""
+               master_port: int | None = None, tracking: str = "none", profile: str = "default") -> None:
+    """One training process; with ``world_size > 1`` it joins the process group first. Rank 0
+    reports to the ``tracking`` backend."""
     if world_size > 1:
         if master_port is not None:
             os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
@@ -84,6 +97,10 @@ def run_worker(rank: int, world_size: int, cfg: Config, out_dir: str, device: st
     try:
         trainer = Trainer(cfg, out_dir, rank=rank, world_size=world_size, device=device)
         resumed = trainer.maybe_resume()
+        tracker: Tracker = make_tracker(tracking if rank == 0 else "none", out_dir)
+        checkpoint = trainer.out_dir / CHECKPOINT_NAME
+        tracker.start(trainer.out_dir.resolve().name, flatten(cfg.to_dict()),
+                      run_tags(profile, out_dir, checkpoint))
         bar = None
         if rank == 0:
             print(f"{'resumed at' if resumed else 'starting at'} step {trainer.step}/{cfg.train.steps}; "
@@ -95,16 +112,27 @@ def run_worker(rank: int, world_size: int, cfg: Config, out_dir: str, device: st
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()}, refresh=False)
+            if trainer.is_log_step(step):
+                tracker.log_metrics(step, stats)
 
         def on_sample(step: int) -> None:
             if rank == 0:
-                write_samples(trainer, step)
+                for path in write_samples(trainer, step):
+                    tracker.log_artifact(path, "samples")
 
+        status = "FAILED"
         try:
             trainer.run(on_step=on_step, on_sample=on_sample)
+            status = "FINISHED"
+        except TrainingInterrupted:
+            status = "KILLED"
+            raise
         finally:
             if bar is not None:
                 bar.close()
+            tracker.log_json(last_logged(trainer.out_dir), "metrics.json")
+            tracker.set_tags({"checkpoint": str(checkpoint.resolve())})
+            tracker.finish(status)
     finally:
         if world_size > 1:
             dist.destroy_process_group()
@@ -119,6 +147,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/default", help="run directory (checkpoint, metrics, samples)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--nproc", type=int, default=1, help="DDP processes to spawn on this machine")
+    p.add_argument("--tracking", choices=("mlflow", "none"),
+                   default=os.environ.get("DIGAN_TRACKING", "mlflow"),
+                   help="experiment tracking (default: $DIGAN_TRACKING or mlflow); MLFLOW_TRACKING_URI "
+                        "overrides the default store ./mlflow.db")
+    p.add_argument("--profile", default="default", help="name of the compute profile, recorded as a tag")
     return p.parse_args(argv)
 
 
@@ -140,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     env_world = int(os.environ.get("WORLD_SIZE", "1"))
     try:
         if args.nproc > 1:
-            mp.spawn(run_worker, args=(args.nproc, cfg, args.out, device, _free_port()), nprocs=args.nproc)
+            mp.spawn(run_worker, nprocs=args.nproc,
+                     args=(args.nproc, cfg, args.out, device, _free_port(), args.tracking, args.profile))
         else:
-            run_worker(int(os.environ.get("RANK", "0")), env_world, cfg, args.out, device)
+            run_worker(int(os.environ.get("RANK", "0")), env_world, cfg, args.out, device,
+                       tracking=args.tracking, profile=args.profile)
     except TrainingInterrupted as e:
         print(str(e), file=sys.stderr)
         return 143

@@ -40,7 +40,8 @@ def run_train(config: Path, out: Path, *extra: str, check: bool = True, threads:
 
 
 def train_env(threads: int = 1) -> dict:
-    return {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    # Tracking is tested on its own (tests/test_tracking.py); elsewhere it would only add MLflow start-up.
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1", "DIGAN_TRACKING": "none"}
 
 
 def load_state(out: Path) -> dict:

@@ -267,6 +267,10 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------------------------ loop
+    def is_log_step(self, step: int) -> bool:
+        """Steps whose losses go to the metrics log (and to experiment tracking)."""
+        return step % self.cfg.train.log_every == 0 or step == self.cfg.train.steps
+
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._stop_signal = signum
 
@@ -280,7 +284,7 @@ class Trainer:
         try:
             while self.step < t.steps:
                 stats = self.train_step()
-                if metrics is not None and (self.step % t.log_every == 0 or self.step == t.steps):
+                if metrics is not None and self.is_log_step(self.step):
                     metrics.write(json.dumps({"step": self.step, **stats}) + "\n")
                     metrics.flush()
                 if on_step is not None:
