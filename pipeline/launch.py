@@ -1,0 +1,250 @@
+"""Launch DIGAN training through submitit, on this machine (``local``) or on Slurm (``slurm``).
+
+    python -m pipeline.launch --launcher slurm --profile local --config C --set k=v --out DIR
+
+The call blocks until the job ends, streams the job's log lines as they are written, and raises
+:class:`JobFailedError` with the job's error text if it fails. Each task runs ``python -m digan.train``
+as a child process so that a preemption signal can stop training cleanly (digan checkpoints on
+SIGTERM) before submitit requeues the job; the requeued job resumes from ``<out>/checkpoint.pt``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import submitit
+import yaml
+
+PROFILE_DIR = Path(__file__).resolve().parents[1] / "slurm" / "profiles"
+PROFILE_KEYS = ("partition", "account", "gpus_per_node", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb",
+                "timeout_min", "constraint", "qos")
+# profile key -> submitit AutoExecutor parameter
+_AUTO_NAMES = {"partition": "slurm_partition", "account": "slurm_account", "constraint": "slurm_constraint",
+               "qos": "slurm_qos"}
+DEFAULT_TIMEOUT_MIN = 24 * 60
+INTERRUPTED = 143  # digan.train's exit code after SIGTERM with a checkpoint written
+POLL_S = 0.5
+STATE_CHECK_S = 5.0  # how often the scheduler (sacct) is asked, for jobs that end without a result
+ERROR_TAIL_LINES = 40
+
+
+class ProfileError(ValueError):
+    """A cluster profile is missing or malformed; raised before anything is submitted."""
+
+
+class JobFailedError(RuntimeError):
+    """The training job failed; the message carries the job's error text."""
+
+
+def load_profile(name_or_path: str | Path) -> dict[str, Any]:
+    """A profile by name (``slurm/profiles/<name>.yaml``) or path, with empty entries dropped."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        named = PROFILE_DIR / f"{name_or_path}.yaml"
+        if not named.is_file():
+            known = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+            raise ProfileError(f"no cluster profile {str(name_or_path)!r}: neither a file nor one of {known} "
+                               f"in {PROFILE_DIR}")
+        path = named
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ProfileError(f"cluster profile {path} must be a mapping of {list(PROFILE_KEYS)}")
+    unknown = sorted(set(data) - set(PROFILE_KEYS))
+    if unknown:
+        raise ProfileError(f"cluster profile {path}: unknown key(s) {unknown}; allowed: {list(PROFILE_KEYS)}")
+    return {k: v for k, v in data.items() if v not in (None, "")}
+
+
+def train_argv(cfg_path: Path | None, overrides: list[str], out_dir: Path) -> list[str]:
+    argv = ["--config", str(cfg_path)] if cfg_path is not None else []
+    for text in overrides:
+        argv += ["--set", text]
+    return argv + ["--out", str(out_dir)]
+
+
+class TrainingTask(submitit.helpers.Checkpointable):
+    """What each task of a job runs: ``python -m digan.train ARGV`` in the process group of the job."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+
+    def __getstate__(self) -> dict:
+        return {}  # the child process belongs to one run of the job, not to its requeued successor
+
+    def __setstate__(self, state: dict) -> None:
+        self._proc = None
+
+    def __call__(self, argv: list[str]) -> None:
+        env = {**os.environ, **distributed_env(), "PYTHONUNBUFFERED": "1"}
+        preempt = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
+        # The child ignores the preemption signal (Slurm sends it to every process of the step); it is
+        # stopped with SIGTERM instead, on every rank, before submitit checkpoints and requeues.
+        self._proc = subprocess.Popen([sys.executable, "-m", "digan.train", *argv], env=env,
+                                      preexec_fn=lambda: signal.signal(preempt, signal.SIG_IGN))
+        submitit_handler = signal.getsignal(preempt)
+        preempted: list[int] = []
+
+        def on_preempt(signum: int, _frame: Any) -> None:
+            # Only signal here: waiting for the child inside a handler would deadlock on Popen's lock.
+            preempted.append(signum)
+            self._proc.send_signal(signal.SIGTERM)
+
+        signal.signal(preempt, on_preempt)
+        rc = self._proc.wait()
+        if preempted and callable(submitit_handler):
+            submitit_handler(preempted[0], None)  # checkpoint() and requeue (rank 0), then exit
+        if rc == INTERRUPTED:
+            # SIGTERM from Slurm (requeue, preemption, cancel): the checkpoint is written. Leave without
+            # a result so that a requeued job is still awaited, and a cancelled one ends as cancelled.
+            print(f"training interrupted (exit {rc}); checkpoint written", file=sys.stderr, flush=True)
+            sys.exit(rc)
+        if rc != 0:
+            raise RuntimeError(f"python -m digan.train {' '.join(argv)} exited with code {rc}")
+
+    def _stop_training(self) -> None:
+        """SIGTERM the training child and wait for the checkpoint it writes before exiting."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            self._proc.wait()
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        self._stop_training()
+        return super().checkpoint(*args, **kwargs)
+
+
+def distributed_env() -> dict[str, str]:
+    """RANK/WORLD_SIZE/MASTER_* for a multi-task job: master is the first node, port from the job id."""
+    job = submitit.JobEnvironment()
+    if job.num_tasks == 1:
+        return {}
+    job_id = int(os.environ.get("SLURM_JOB_ID", re.sub(r"\D", "", job.job_id) or "0"))
+    return {"RANK": str(job.global_rank), "WORLD_SIZE": str(job.num_tasks), "LOCAL_RANK": str(job.local_rank),
+            "MASTER_ADDR": job.hostnames[0], "MASTER_PORT": str(20000 + job_id % 20000)}
+
+
+def make_executor(launcher: str, profile: dict[str, Any] | None, folder: Path) -> submitit.Executor:
+    """A submitit executor for ``local`` (one task on this machine) or ``slurm`` (the profile's resources)."""
+    profile = dict(profile or {})
+    timeout = int(profile.pop("timeout_min", DEFAULT_TIMEOUT_MIN))
+    if launcher == "local":
+        executor = submitit.LocalExecutor(folder)
+        executor.update_parameters(timeout_min=timeout)
+        return executor
+    if launcher == "slurm":
+        executor = submitit.AutoExecutor(folder, cluster="slurm")
+        executor.update_parameters(timeout_min=timeout, **{_AUTO_NAMES.get(k, k): v for k, v in profile.items()})
+        return executor
+    raise ValueError(f"unknown launcher {launcher!r}; use 'local' or 'slurm'")
+
+
+class LogStreamer:
+    """Copies new complete lines of a job's submitit logs (every task) to this process's stdout/stderr."""
+
+    def __init__(self, job: submitit.Job) -> None:
+        self.job = job
+        self.pattern = re.compile(rf"{re.escape(str(job.job_id))}_(\d+)_log\.(out|err)")
+        self.offsets: dict[Path, int] = {}
+
+    def poll(self, final: bool = False) -> None:
+        folder = self.job.paths.folder
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.iterdir()):
+            match = self.pattern.fullmatch(path.name)
+            if match is None:
+                continue
+            with path.open("rb") as f:
+                f.seek(self.offsets.get(path, 0))
+                data = f.read()
+            end = len(data) if final else data.rfind(b"\n") + 1
+            self.offsets[path] = self.offsets.get(path, 0) + end
+            stream: TextIO = sys.stdout if match.group(2) == "out" else sys.stderr
+            for line in data[:end].decode(errors="replace").splitlines():
+                shown = line.split("\r")[-1]  # progress bars redraw with carriage returns
+                if shown:
+                    print(f"[job {self.job.job_id} task {match.group(1)}] {shown}", file=stream, flush=True)
+
+    def error_tail(self) -> str:
+        """The end of every task's stderr log: where digan and submitit write the reason of a failure."""
+        parts = []
+        for path in sorted(self.offsets):
+            if path.suffix == ".err":
+                lines = path.read_text(errors="replace").splitlines()[-ERROR_TAIL_LINES:]
+                parts.append(f"--- {path} (last {len(lines)} lines) ---\n" + "\n".join(lines))
+        return "\n".join(parts)
+
+
+def wait_for(jobs: list[submitit.Job]) -> None:
+    """Stream the jobs' logs until all have ended; raise :class:`JobFailedError` naming every failure."""
+    streamers = [LogStreamer(job) for job in jobs]
+    pending = list(zip(jobs, streamers))
+    last_check = time.monotonic()
+    while pending:
+        force = time.monotonic() - last_check > STATE_CHECK_S
+        if force:
+            last_check = time.monotonic()
+        for streamer in streamers:
+            streamer.poll()
+        pending = [(j, s) for j, s in pending if not j.done(force_check=force)]
+        if pending:
+            time.sleep(POLL_S)
+    failures = []
+    for job, streamer in zip(jobs, streamers):
+        streamer.poll(final=True)
+        error = job.exception()
+        if error is not None:
+            failures.append(f"job {job.job_id} failed ({job.state}): {error}\n{streamer.error_tail()}")
+    if failures:
+        raise JobFailedError("\n\n".join(failures))
+
+
+def launch(cfg_path: Path | None, overrides: list[str], out_dir: Path, *, launcher: str,
+           profile: dict | None) -> None:
+    """Run one training to completion through submitit (see the module docstring)."""
+    launch_array(cfg_path, [overrides], [out_dir], launcher=launcher, profile=profile)
+
+
+def launch_array(cfg_path: Path | None, overrides: list[list[str]], out_dirs: list[Path], *, launcher: str,
+                 profile: dict | None) -> None:
+    """A sweep: one training per override list, submitted together (a Slurm job array)."""
+    if len(overrides) != len(out_dirs) or not out_dirs:
+        raise ValueError("launch_array needs one output directory per override list")
+    for out in out_dirs:
+        out.mkdir(parents=True, exist_ok=True)
+    executor = make_executor(launcher, profile, out_dirs[0].parent / "submitit" if len(out_dirs) > 1
+                             else out_dirs[0] / "submitit")
+    task = TrainingTask()
+    with executor.batch():
+        jobs = [executor.submit(task, train_argv(cfg_path, o, out)) for o, out in zip(overrides, out_dirs)]
+    for job, out in zip(jobs, out_dirs):
+        print(f"submitted job {job.job_id} ({launcher}) -> {out}", flush=True)
+    wait_for(jobs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m pipeline.launch", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--launcher", choices=("local", "slurm"), default="local")
+    p.add_argument("--profile", default=None, help="cluster profile name (slurm/profiles/) or YAML path")
+    p.add_argument("--config", type=Path, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    try:
+        profile = load_profile(args.profile) if args.profile else None
+        launch(args.config, args.set, args.out, launcher=args.launcher, profile=profile)
+    except (ProfileError, JobFailedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

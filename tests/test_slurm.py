@@ -1,0 +1,147 @@
+"""Training launched through submitit: locally, and on a real Slurm cluster
+(``bash slurm/local-cluster/start.sh``). Cluster tests skip without ``sinfo``, unless
+DIGAN_REQUIRE_SLURM=1, where a missing cluster is a failure (CI starts one)."""
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.launch import JobFailedError, ProfileError, launch, launch_array, load_profile, main
+from tests.helpers import load_state, run_train, tiny_config, write_config
+from tests.test_resume import assert_bit_identical
+
+STEPS = 16  # as in tests/test_resume.py, whose bit-identity check is reused
+
+
+def _cluster_answers() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        return all(subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+                   for cmd in (["sinfo", "-h"], ["sacct", "-n", "-X"]))
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.fixture(scope="module")
+def slurm() -> dict:
+    """The local-cluster profile, once a Slurm cluster answers."""
+    if not _cluster_answers():
+        message = "no Slurm cluster answers sinfo/sacct (start one: bash slurm/local-cluster/start.sh)"
+        if os.environ.get("DIGAN_REQUIRE_SLURM") == "1":
+            pytest.fail(message + "; DIGAN_REQUIRE_SLURM=1 requires it")
+        pytest.skip(message)
+    return load_profile("local")
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    return write_config(tmp_path, tiny_config(tmp_path / "data" / "clips"))
+
+
+def test_local_launcher_trains(config, tmp_path):
+    launch(config, [], tmp_path / "run", launcher="local", profile=None)
+    assert load_state(tmp_path / "run")["step"] == 6
+
+
+def test_missing_or_malformed_profile_fails_before_submission(tmp_path, capsys):
+    with pytest.raises(ProfileError, match="no cluster profile 'nope'.*local"):
+        load_profile("nope")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("partition: debug\ngpus: 8\n")
+    with pytest.raises(ProfileError, match=r"unknown key\(s\) \['gpus'\]"):
+        load_profile(bad)
+    assert main(["--launcher", "slurm", "--profile", "nope", "--out", str(tmp_path / "run")]) == 1
+    assert "no cluster profile" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_slurm_job_trains_and_checkpoints(slurm, config, tmp_path, capsys):
+    launch(config, [], tmp_path / "run", launcher="slurm", profile=slurm)
+    assert load_state(tmp_path / "run")["step"] == 6
+    assert re.search(r"\[job \d+ task 0\] starting at step 0/6", capsys.readouterr().out)
+
+
+def test_slurm_two_task_ddp_matches_single_process(slurm, tmp_path):
+    config = write_config(tmp_path, tiny_config(tmp_path / "data" / "clips", steps=5))
+    run_train(config, tmp_path / "single")
+    launch(config, [], tmp_path / "ddp", launcher="slurm", profile={**slurm, "tasks_per_node": 2})
+    single, ddp = load_state(tmp_path / "single"), load_state(tmp_path / "ddp")
+    assert single["step"] == ddp["step"] == 5
+    for part in ("G", "D", "G_ema"):
+        for name, value in single[part].items():
+            other = ddp[part][name]
+            assert torch.allclose(value, other, rtol=1e-4, atol=1e-6), (part, name, (value - other).abs().max())
+    assert "2 process(es)" in "".join(p.read_text() for p in (tmp_path / "ddp" / "submitit").glob("*_0_log.out"))
+
+
+def test_slurm_job_array_runs_every_override(slurm, config, tmp_path):
+    steps = (2, 3, 4)
+    # each job builds its own synthetic data: concurrent jobs must not write one directory
+    overrides = [[f"train.steps={s}", f"data.path={tmp_path / f'data{s}' / 'clips'}"] for s in steps]
+    outs = [tmp_path / "sweep" / f"steps{s}" for s in steps]
+    launch_array(config, overrides, outs, launcher="slurm", profile=slurm)
+    assert [load_state(out)["step"] for out in outs] == list(steps)
+
+
+def _wait(predicate, what: str, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _squeue(job_id: str, fmt: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", fmt], capture_output=True, text=True).stdout.strip()
+
+
+# scontrol requeue: Slurm SIGTERMs the job (digan checkpoints) and requeues it. USR2: the signal submitit asks
+# Slurm to send before the time limit; the task stops training, then submitit checkpoints and requeues.
+@pytest.mark.parametrize("interrupt", [["scontrol", "requeue"], ["scancel", "--signal=USR2"]],
+                         ids=["scontrol-requeue", "usr2"])
+def test_slurm_requeued_job_resumes_bit_identical(slurm, tmp_path, interrupt):
+    config = write_config(tmp_path, tiny_config(tmp_path / "data" / "clips", steps=STEPS, checkpoint_every=2))
+    run_train(config, tmp_path / "reference")
+    out = tmp_path / "run"
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            launch(config, [], out, launcher="slurm", profile=slurm)
+        except BaseException as e:  # noqa: BLE001 - reported by the test thread below
+            errors.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    _wait(lambda: (out / "checkpoint.pt").exists(), "the first checkpoint")
+    job_id = next((out / "submitit").glob("*_submitted.pkl")).name.split("_")[0]
+    subprocess.run([*interrupt, job_id], check=True)
+    # A requeued job waits in BeginTime (about two minutes) before it may start again. It is released
+    # early, but only once its first run has left the node: a start before that has its credential
+    # revoked and fails. (Single-node cluster: the old run's slurmstepd processes are visible here.)
+    def old_run_gone() -> bool:
+        steps = subprocess.run(["pgrep", "-f", rf"slurmstepd: \[{job_id}\."], capture_output=True)
+        return _squeue(job_id, "%T %r") == "PENDING BeginTime" and steps.returncode == 1
+
+    _wait(old_run_gone, "the first run to end and the job to be pending again")
+    time.sleep(2)
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+    thread.join(timeout=300)
+    assert not thread.is_alive() and not errors, errors
+    log = (out / "submitit" / f"{job_id}_0_log.out").read_text()
+    resumed = re.search(r"resumed at step (\d+)/", log)
+    assert resumed and 2 <= int(resumed.group(1)) < STEPS, log
+    assert_bit_identical(load_state(tmp_path / "reference"), load_state(out))
+
+
+def test_slurm_failing_job_raises_with_its_error(slurm, config, tmp_path):
+    missing = tmp_path / "no" / "clips"
+    with pytest.raises(JobFailedError, match=r"(?s)failed.*no clip store at " + re.escape(str(missing))):
+        launch(config, ["data.synthetic=false", f"data.path={missing}"], tmp_path / "run", launcher="slurm",
+               profile=slurm)
