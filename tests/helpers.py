@@ -46,3 +46,11 @@ def train_env(threads: int = 1) -> dict:
 
 def load_state(out: Path) -> dict:
     return torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+def assert_same_parameters(a: dict, b: dict, rtol: float = 1e-4) -> None:
+    """G, D and G_ema of two checkpoints agree to ``rtol`` (DDP vs one process: float summation order)."""
+    for part in ("G", "D", "G_ema"):
+        for name, value in a[part].items():
+            other = b[part][name]
+            assert torch.allclose(value, other, rtol=rtol, atol=1e-6), (part, name, (value - other).abs().max())
