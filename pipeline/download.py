@@ -33,14 +33,13 @@ from digan.atomic import atomic_write
 from digan.config import ConfigError
 from digan.data.sources import (DATASETS, RAW_LAYOUT, TAICHI_EXCLUDED_IDS, DatasetSource, RawLayout, RemoteFile,
                                 check_obtainable, kinetics_food_classes, load_sources)
+from digan.data.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from digan.download import ChecksumError, download
 
 COMPLETE = ".complete.json"
 REPORT = "report.json"
 SHOW = 10  # missing items printed; report.json lists all of them
 
-VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".flv"})
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".ppm"})
 TAICHI_COLUMNS = ("video_id", "start", "end", "bbox", "fps", "width", "height", "partition")
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -313,7 +312,7 @@ def check_taichi(r: Report) -> None:
     def visit(entry: os.DirEntry[str], descend: bool) -> None:
         if "#" in entry.name:
             found.setdefault(entry.name.split("#")[0], "cropped")
-        elif entry.is_file() and _suffix(entry.name) in VIDEO_EXTS:
+        elif entry.is_file() and _suffix(entry.name) in VIDEO_SUFFIXES:
             found.setdefault(os.path.splitext(entry.name)[0], "raw")
         elif descend and entry.is_dir():  # first-order-model's train/ and test/
             for sub in os.scandir(entry.path):
@@ -344,7 +343,7 @@ def check_sky(r: Report) -> None:
             continue
         clips: dict[str, int] = {}
         for d, _, files in os.walk(root, followlinks=True):
-            frames = sum(_suffix(f) in IMAGE_EXTS for f in files)
+            frames = sum(_suffix(f) in IMAGE_SUFFIXES for f in files)
             if frames:
                 clips[Path(d).relative_to(root).as_posix()] = frames
         videos = sorted(p.name for p in root.iterdir() if p.is_dir())
@@ -373,7 +372,7 @@ def check_kinetics_food(r: Report) -> None:
         if not root.is_dir():
             r.problems.append(f"missing directory {split}/ (Kinetics-600 clips)")
             continue
-        stems = {os.path.splitext(p.name)[0] for p in _walk_files(root) if _suffix(p.name) in VIDEO_EXTS}
+        stems = {os.path.splitext(p.name)[0] for p in _walk_files(root) if _suffix(p.name) in VIDEO_SUFFIXES}
         ids = {s[:11] for s in stems}  # YouTube ids are 11 characters: also match clips trimmed differently
         if rows is None:
             continue

@@ -45,10 +45,9 @@ from tqdm import tqdm
 from digan.atomic import atomic_write
 from digan.data.clip_store import ClipStore, ClipStoreError, clips_from_video, write_clip_store
 from digan.data.sources import TAICHI_EXCLUDED_IDS, kinetics_food_classes
+from digan.data.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 PREPROCESS_VERSION = 1  # bump when decoding or clip selection changes, so stores are rebuilt
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm")
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -131,11 +130,11 @@ class Listing:
 # ---------------------------------------------------------------------------- listing
 
 def _is_video(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def _image_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _units_under(root: Path) -> list[Path]:
@@ -144,9 +143,9 @@ def _units_under(root: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         here = Path(dirpath)
-        if any(Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in filenames):
+        if any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in filenames):
             units.append(here)
-        units.extend(here / f for f in sorted(filenames) if Path(f).suffix.lower() in VIDEO_EXTENSIONS)
+        units.extend(here / f for f in sorted(filenames) if Path(f).suffix.lower() in VIDEO_SUFFIXES)
     return sorted(units)
 
 

@@ -21,6 +21,12 @@ _STDERR_TAIL_CHARS = 2000
 _OUTPUT_SIZE_RE = re.compile(r"Stream #\d+:\d+.*?: Video: .*?, (\d+)x(\d+)")
 
 
+# Container suffixes ffmpeg reads that the dataset and metrics code look for (gif is handled apart).
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
+# Frame-image suffixes of datasets stored as image sequences (Sky Time-lapse, png TaiChi crops).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm")
+
+
 class VideoIOError(RuntimeError):
     """ffmpeg could not encode or decode a video."""
 

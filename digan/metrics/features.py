@@ -24,9 +24,8 @@ from tqdm import tqdm
 
 from digan.atomic import atomic_write
 from digan.data.clip_store import ClipStore
-from digan.data.video_io import VideoIOError, read_video
+from digan.data.video_io import VIDEO_SUFFIXES, VideoIOError, read_video
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".gif", ".webm", ".mkv", ".mov")
 CACHE_VERSION = 1
 
 
@@ -57,7 +56,7 @@ class VideoSource:
         return (self.path / "meta.json").is_file()
 
     def _files(self) -> list[Path]:
-        return sorted(p for p in self.path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+        return sorted(p for p in self.path.rglob("*") if p.suffix.lower() in (*VIDEO_SUFFIXES, ".gif") and p.is_file())
 
     def _store_indices(self, store: ClipStore) -> np.ndarray:
         return np.arange(len(store)) if self.split == "all" else store.split_indices(self.split)

@@ -9,7 +9,6 @@ second opinion elsewhere. Its scores are always reported with the backbone name 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from digan.data.clip_store import ClipStore
+from digan.download import sha256_file
 from digan.training.checkpoint import load_checkpoint, save_atomic
 
 
@@ -118,7 +118,7 @@ def load_probe(path: str | Path) -> ProbeClassifier:
     report = json.loads(state["report"])
     net = ProbeNet(len(report["classes"]), report["width"])
     net.load_state_dict(state["state_dict"])
-    identity = "probe:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    identity = "probe:" + sha256_file(Path(path))
     return ProbeClassifier(net, report["size"], report["frames"], identity)
 
 
