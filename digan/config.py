@@ -41,6 +41,7 @@ class GeneratorConfig:
     motion_mlp: bool = True  # Table 5: f_M on/off
     content_latent: bool = True  # Table 7: motion generator conditioned on z_I
     num_classes: int = 0  # Table 8: class-conditional when > 0
+    motion: bool = True  # False: INR-GAN image generator (Table 6 baseline), trained with the image D only
 
 
 @dataclass
@@ -159,7 +160,7 @@ def validate(cfg: Config) -> Config:
         _check(getattr(g, key) > 0, f"generator.{key}", "must be positive")
     _check(g.sigma_xy > 0, "generator.sigma_xy", "must be positive")
     _check(g.sigma_t > 0, "generator.sigma_t", "must be positive (paper: 0.25; 0.5 for 128 frames)")
-    _check(g.motion_latent or g.content_latent, "generator.motion_latent",
+    _check(not g.motion or g.motion_latent or g.content_latent, "generator.motion_latent",
            "motion_latent and content_latent cannot both be off: the motion generator needs an input")
     _check(g.num_classes >= 0, "generator.num_classes", "must be >= 0")
     _check(d.mbstd_group >= 1, "discriminator.mbstd_group", "must be >= 1")

@@ -142,3 +142,14 @@ def test_paper_widths_parameter_count():
     G = Generator(GeneratorConfig())
     count = sum(p.numel() for p in G.parameters())
     assert abs(count - 63.5e6) < 0.1e6
+
+
+def test_image_inr_gan_baseline_ignores_time_and_motion(tiny_generator_config):
+    """Table 6's baseline: an INR-GAN image generator (no G_M, no f_M): every frame is the same image."""
+    G = make(tiny_generator_config, motion=False)
+    z, zm = latents(tiny_generator_config)
+    with torch.no_grad():
+        video = G(z, zm, torch.linspace(0, 1, 4))
+        assert torch.equal(video, video[:, :1].expand_as(video))
+        assert torch.equal(video, G(z, torch.randn_like(zm), torch.linspace(0, 1, 4)))
+    assert not any("motion" in name for name, _ in G.named_parameters())

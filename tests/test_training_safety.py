@@ -8,7 +8,7 @@ from digan.train import main as train_main
 from digan.training.checkpoint import load_checkpoint, save_atomic
 from digan.training.loop import NonFiniteLossError, Trainer
 from digan.train import prepare_data
-from tests.helpers import tiny_config, write_config
+from tests.helpers import load_state, run_train, tiny_config, write_config
 
 
 def test_unknown_key_wrong_type_and_impossible_value_name_the_key(tmp_path):
@@ -71,3 +71,17 @@ def test_resume_refuses_a_changed_model_config(tmp_path):
                           ["generator.sigma_t=0.5"])
     with pytest.raises(ValueError, match="generator.sigma_t"):
         Trainer(changed, tmp_path / "run").maybe_resume()
+
+
+def test_image_baseline_trains_with_the_image_discriminator_only(tmp_path):
+    """generator.motion=false trains the Table 6 image INR-GAN: the motion D is never updated."""
+    cfg = tiny_config(tmp_path / "data" / "clips", steps=3)
+    cfg["generator"]["motion"] = False
+    out = tmp_path / "run"
+    run_train(write_config(tmp_path, cfg), out)
+    state = load_state(out)
+    before = Trainer(load_config(out.parent / "config.yaml"), tmp_path / "init").D.state_dict()
+    for name, value in state["D"].items():
+        if name.startswith("motion."):
+            assert torch.equal(value, before[name]), name
+    assert any(not torch.equal(v, before[k]) for k, v in state["D"].items() if k.startswith("image."))

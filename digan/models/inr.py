@@ -59,11 +59,12 @@ class CoordinateEmbedding(nn.Module):
 
     wx, wy, b come from an affine of the content code w (φ_I = G_I(z_I)); the motion parameter
     w_t = G_M(z_I, z_M) is an affine of [w, z_M] (only z_M without the content latent, Table 7;
-    only w without the motion latent, Table 5).
+    only w without the motion latent, Table 5). With ``motion=False`` there is no temporal term:
+    the image INR-GAN that Table 6 compares against.
     """
 
     def __init__(self, w_dim: int, motion_z_dim: int, size: int, *, sigma_xy: float, sigma_t: float,
-                 motion_latent: bool, content_latent: bool, motion_mlp: bool) -> None:
+                 motion_latent: bool, content_latent: bool, motion_mlp: bool, motion: bool = True) -> None:
         super().__init__()
         self.size = size
         self.sigma_xy = sigma_xy
@@ -72,8 +73,8 @@ class CoordinateEmbedding(nn.Module):
         self.content_latent = content_latent
         self.spatial_affine = FullyConnected(w_dim, 3 * size)  # wx, wy, b
         motion_in = (w_dim if content_latent else 0) + (motion_z_dim if motion_latent else 0)
-        self.motion_affine = FullyConnected(motion_in, size)  # G_M
-        self.motion_mlp = MotionMLP(size) if motion_mlp else None
+        self.motion_affine = FullyConnected(motion_in, size) if motion else None  # G_M
+        self.motion_mlp = MotionMLP(size) if motion and motion_mlp else None
 
     @property
     def channels(self) -> int:
@@ -86,6 +87,8 @@ class CoordinateEmbedding(nn.Module):
 
     def temporal_term(self, w: Tensor, z_motion: Tensor, times: Tensor) -> Tensor:
         """f_M(σt·w_t·t) for every frame: ``[B, T, size]``; the only place σt enters."""
+        if self.motion_affine is None:
+            return w.new_zeros(w.shape[0], times.shape[1], self.size)
         m = self.sigma_t * self.motion_parameter(w, z_motion)[:, None, :] * times[:, :, None]
         return self.motion_mlp(m) if self.motion_mlp is not None else m
 

@@ -59,6 +59,15 @@ class FakeBatch:
     labels: Tensor | None
 
 
+def _negated(logits: Tensor | None) -> Tensor | None:
+    return -logits if logits is not None else None
+
+
+def _mean_softplus(*logits: Tensor | None) -> Tensor:
+    """Σ mean softplus(x) over the discriminators present: the non-saturating GAN loss."""
+    return sum(F.softplus(x).mean() for x in logits if x is not None)
+
+
 class Trainer:
     def __init__(self, cfg: Config, out_dir: str | Path, *, rank: int = 0, world_size: int = 1,
                  device: str | torch.device = "cpu") -> None:
@@ -120,8 +129,8 @@ class Trainer:
 
     def _discriminate(self, frames: Tensor, delta_t: Tensor, labels: Tensor | None,
                       requires_input_grad: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Image-D and motion-D logits of augmented frame pairs; with ``requires_input_grad``
-        also the R1 penalty of both w.r.t. their (augmented) inputs."""
+        """Image-D and motion-D logits of augmented frame pairs (motion logits None without the
+        motion D); with ``requires_input_grad`` also the R1 penalty w.r.t. the (augmented) inputs."""
         params = sample_augment_params(self.cfg.train.batch_size, frames.shape[-1], self.aug_gen)
         params = params.slice(rank_slice(self.cfg.train.batch_size, self.rank, self.world_size))
         frames = augment_videos(frames, params, self.cfg.train.diffaug)
@@ -129,11 +138,16 @@ class Trainer:
         images = frames.reshape(n * 2, *frames.shape[2:])
         pairs = motion_input(frames[:, 0], frames[:, 1], delta_t)
         image_labels = labels.repeat_interleave(2) if labels is not None else None
+        use_motion = self.cfg.generator.motion  # the image INR-GAN baseline has no motion D
         if not requires_input_grad:
-            return self.D.image(images, image_labels), self.D.motion(pairs, labels), None
+            return (self.D.image(images, image_labels),
+                    self.D.motion(pairs, labels) if use_motion else None, None)
         r1_img, logits_img = r1_penalty(lambda x: self.D.image(x, image_labels), images)
+        r1 = r1_img.view(n, 2).mean(dim=1)
+        if not use_motion:
+            return logits_img, None, r1
         r1_mot, logits_mot = r1_penalty(lambda x: self.D.motion(x, labels), pairs)
-        return logits_img, logits_mot, r1_img.view(n, 2).mean(dim=1) + r1_mot
+        return logits_img, logits_mot, r1 + r1_mot
 
     # ---------------------------------------------------------------------------------- phases
     def _apply(self, module: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, phase: str) -> float:
@@ -174,7 +188,7 @@ class Trainer:
         self.G.requires_grad_(True)
         fake = self._sample_fake()
         logits_img, logits_mot, _ = self._discriminate(fake.frames, fake.delta_t, fake.labels)
-        loss_g = F.softplus(-logits_img).mean() + F.softplus(-logits_mot).mean()
+        loss_g = _mean_softplus(-logits_img, _negated(logits_mot))
         stats["loss_G"] = self._apply(self.G, self.opt_G, loss_g, "generator")
 
         # D: fakes down, reals up.
@@ -184,11 +198,11 @@ class Trainer:
             fake = self._sample_fake()
         f_img, f_mot, _ = self._discriminate(fake.frames, fake.delta_t, fake.labels)
         r_img, r_mot, _ = self._discriminate(real.frames, real.delta_t, real_labels)
-        loss_d = (F.softplus(f_img).mean() + F.softplus(f_mot).mean()
-                  + F.softplus(-r_img).mean() + F.softplus(-r_mot).mean())
+        loss_d = _mean_softplus(f_img, f_mot, -r_img, _negated(r_mot))
         stats["loss_D"] = self._apply(self.D, self.opt_D, loss_d, "discriminator")
-        stats["D_real"] = float(r_mot.detach().mean())
-        stats["D_fake"] = float(f_mot.detach().mean())
+        # D_real/D_fake follow the motion D, which judges dynamics (the image D's without it).
+        stats["D_real"] = float((r_mot if r_mot is not None else r_img).detach().mean())
+        stats["D_fake"] = float((f_mot if f_mot is not None else f_img).detach().mean())
 
         # Lazy R1 on both discriminators, γ/2·R1 scaled by the interval.
         if t.r1_gamma > 0 and self.step % t.d_reg_interval == 0:
@@ -197,7 +211,7 @@ class Trainer:
             loss_r1 = (r1 * (t.r1_gamma / 2)).mean() * t.d_reg_interval
             # The output bias does not reach ∇ₓD; a zero term gives it a (zero) gradient so every
             # parameter gets an Adam update on every rank, as in StyleGAN2-ADA.
-            loss_r1 = loss_r1 + 0 * (logits_img.sum() + logits_mot.sum())
+            loss_r1 = loss_r1 + 0 * sum(x.sum() for x in (logits_img, logits_mot) if x is not None)
             stats["loss_R1"] = self._apply(self.D, self.opt_D, loss_r1, "R1")
         self.D.requires_grad_(False)
 
