@@ -151,7 +151,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    default=os.environ.get("DIGAN_TRACKING", "mlflow"),
                    help="experiment tracking (default: $DIGAN_TRACKING or mlflow); MLFLOW_TRACKING_URI "
                         "overrides the default store ./mlflow.db")
-    p.add_argument("--profile", default="default", help="name of the compute profile, recorded as a tag")
+    p.add_argument("--profile", default=os.environ.get("DIGAN_PROFILE", "default"),
+                   help="name of the compute profile, recorded as a tag (default: $DIGAN_PROFILE or default)")
     return p.parse_args(argv)
 
 

@@ -129,8 +129,10 @@ def distributed_env() -> dict[str, str]:
             "MASTER_ADDR": job.hostnames[0], "MASTER_PORT": str(20000 + job_id % 20000)}
 
 
-def make_executor(launcher: str, profile: dict[str, Any] | None, folder: Path) -> submitit.Executor:
-    """A submitit executor for ``local`` (one task on this machine) or ``slurm`` (the profile's resources)."""
+def make_executor(launcher: str, profile: dict[str, Any] | None, folder: Path,
+                  parallelism: int | None = None) -> submitit.Executor:
+    """A submitit executor for ``local`` (one task on this machine) or ``slurm`` (the profile's resources).
+    ``parallelism`` throttles a Slurm job array (``--array=0-N%parallelism``); local jobs all start at once."""
     profile = dict(profile or {})
     timeout = int(profile.pop("timeout_min", DEFAULT_TIMEOUT_MIN))
     if launcher == "local":
@@ -140,6 +142,8 @@ def make_executor(launcher: str, profile: dict[str, Any] | None, folder: Path) -
     if launcher == "slurm":
         executor = submitit.AutoExecutor(folder, cluster="slurm")
         executor.update_parameters(timeout_min=timeout, **{_AUTO_NAMES.get(k, k): v for k, v in profile.items()})
+        if parallelism is not None:
+            executor.update_parameters(slurm_array_parallelism=parallelism)
         return executor
     raise ValueError(f"unknown launcher {launcher!r}; use 'local' or 'slurm'")
 
@@ -212,20 +216,27 @@ def launch(cfg_path: Path | None, overrides: list[str], out_dir: Path, *, launch
 
 
 def launch_array(cfg_path: Path | None, overrides: list[list[str]], out_dirs: list[Path], *, launcher: str,
-                 profile: dict | None) -> None:
+                 profile: dict | None, parallelism: int | None = None) -> None:
     """A sweep: one training per override list, submitted together (a Slurm job array)."""
+    wait_for(submit_array(cfg_path, overrides, out_dirs, launcher=launcher, profile=profile,
+                          parallelism=parallelism))
+
+
+def submit_array(cfg_path: Path | None, overrides: list[list[str]], out_dirs: list[Path], *, launcher: str,
+                 profile: dict | None, parallelism: int | None = None) -> list[submitit.Job]:
+    """Submit :func:`launch_array`'s jobs without waiting, for callers that follow the jobs themselves."""
     if len(overrides) != len(out_dirs) or not out_dirs:
         raise ValueError("launch_array needs one output directory per override list")
     for out in out_dirs:
         out.mkdir(parents=True, exist_ok=True)
     executor = make_executor(launcher, profile, out_dirs[0].parent / "submitit" if len(out_dirs) > 1
-                             else out_dirs[0] / "submitit")
+                             else out_dirs[0] / "submitit", parallelism)
     task = TrainingTask()
     with executor.batch():
         jobs = [executor.submit(task, train_argv(cfg_path, o, out)) for o, out in zip(overrides, out_dirs)]
     for job, out in zip(jobs, out_dirs):
         print(f"submitted job {job.job_id} ({launcher}) -> {out}", flush=True)
-    wait_for(jobs)
+    return jobs
 
 
 def main(argv: list[str] | None = None) -> int:

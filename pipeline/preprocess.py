@@ -53,9 +53,22 @@ def config_from_params(params: dict[str, Any], dataset: str, default_workers: in
     return cfg
 
 
+def clip_set_jobs(params: dict[str, Any], name: str, cfg: PreprocessConfig) -> tuple[str, list[tuple[Path, PreprocessConfig]]]:
+    """(dataset, [(output directory, config)]) of a clip set: its stores, then the same clips at each scale."""
+    clip_sets = params.get("clip_sets") or {}
+    if name not in clip_sets:
+        return name, [(Path(name), cfg)]
+    spec = clip_sets[name]
+    cfg = dataclasses.replace(cfg, **{k: spec[k] for k in ("resolution", "frames") if spec.get(k) is not None})
+    jobs = [(Path(name), cfg)]
+    jobs += [(Path(name) / f"x{s}", dataclasses.replace(cfg, resolution=cfg.resolution * s))
+             for s in spec.get("scales") or []]
+    return spec["dataset"], jobs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=DATASETS)
+    parser.add_argument("name", help="a dataset, or a clip_sets key of --params (its dataset, resolution, frames, scales)")
     parser.add_argument("--raw", type=Path, default=Path("data/raw"))
     parser.add_argument("--out", type=Path, default=Path("data/clips"))
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: CPU count)")
@@ -63,21 +76,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         params = (yaml.safe_load(args.params.read_text()) or {}) if args.params else {}
-        cfg = config_from_params(params, args.dataset, default_workers=os.cpu_count() or 1)
+        if args.params:
+            from pipeline.params import load_params  # the whole params file is checked before any decoding
+            load_params(args.params)
+        dataset = (params.get("clip_sets") or {}).get(args.name, {}).get("dataset", args.name)
+        if dataset not in DATASETS:
+            raise ValueError(f"{args.name!r} is neither a dataset {list(DATASETS)} nor a clip_sets key")
+        cfg = config_from_params(params, dataset, default_workers=os.cpu_count() or 1)
+        if args.workers is not None:
+            cfg = dataclasses.replace(cfg, workers=args.workers)
+        dataset, jobs = clip_set_jobs(params, args.name, cfg)
     except (OSError, ValueError, yaml.YAMLError) as err:
         print(f"preprocess: invalid parameters: {err}", file=sys.stderr)
         return 2
-    if args.workers is not None:
-        cfg = dataclasses.replace(cfg, workers=args.workers)
-    out = args.out / args.dataset
-    try:
-        report = preprocess_dataset(args.dataset, args.raw / args.dataset, out, cfg)
-    except PreprocessError as err:
-        print(f"preprocess {args.dataset}: {err}", file=sys.stderr)
-        return 1
-    stores = ", ".join(f"{name} {s['clips']} clips" for name, s in report["stores"].items())
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(report["counts"].items()))
-    print(f"preprocess {args.dataset}: {report['status']}; {stores}; sources: {counts}; report {out / 'report.json'}")
+    for rel, job_cfg in jobs:
+        out = args.out / rel
+        try:
+            report = preprocess_dataset(dataset, args.raw / dataset, out, job_cfg)
+        except PreprocessError as err:
+            print(f"preprocess {args.name}: {err}", file=sys.stderr)
+            return 1
+        stores = ", ".join(f"{name} {s['clips']} clips" for name, s in report["stores"].items())
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(report["counts"].items()))
+        print(f"preprocess {args.name} ({job_cfg.resolution}x{job_cfg.resolution}): {report['status']}; {stores}; "
+              f"sources: {counts}; report {out / 'report.json'}")
     return 0
 
 

@@ -1,0 +1,84 @@
+"""params.yaml is checked against one typed schema before any stage does work (issue 6)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from digan.config import ConfigError
+from pipeline.params import experiment_config, load_params
+from tests.helpers import REPO
+
+PARAMS = REPO / "params.yaml"
+
+
+def _write(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load(PARAMS.read_text())
+    edit(data)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_committed_params_are_the_hydra_composition_of_conf():
+    """dvc exp run regenerates params.yaml from conf/; the committed file must be that composition."""
+    from dvc.utils.hydra import compose_and_dump
+
+    for overrides, committed in (([], yaml.safe_load(PARAMS.read_text())), (["profile=paper"], None)):
+        out = Path(os.environ.get("TMPDIR", "/tmp")) / f"composed-{os.getpid()}.yaml"
+        compose_and_dump(out, str(REPO / "conf"), None, "config", "", overrides)
+        composed = yaml.safe_load(out.read_text())
+        out.unlink()
+        if committed is not None:
+            assert composed == committed, "regenerate params.yaml from conf/ (see README, Profiles)"
+        else:
+            assert composed["profile"] == "paper" and composed["launcher"]["kind"] == "slurm"
+
+
+def test_both_profiles_validate(tmp_path):
+    assert load_params(PARAMS).profile == "default"
+    paper = _write(tmp_path, lambda d: None)
+    from dvc.utils.hydra import compose_and_dump
+    compose_and_dump(paper, str(REPO / "conf"), None, "config", "", ["profile=paper"])
+    params = load_params(paper)
+    assert params.profile == "paper" and params.evaluate.backbone == "i3d"
+    assert experiment_config(params, "ucf101_all").generator.resolution == 128
+
+
+def test_shared_and_own_sigma_t():
+    params = load_params(PARAMS, ["sigma_t=0.5"])
+    assert experiment_config(params, "main").generator.sigma_t == 0.5
+    assert experiment_config(params, "sigma_t_large").generator.sigma_t == 1.0
+    assert experiment_config(params, "long").generator.sigma_t == 0.5
+
+
+@pytest.mark.parametrize("edit, key", [
+    (lambda d: d.update(sigma_tt=0.3), "unknown key sigma_tt"),
+    (lambda d: d.update(sigma_t=-0.25), "sigma_t: must be positive"),
+    (lambda d: d["experiments"]["main"].update(clips="ucf1010"), "experiments.main.clips"),
+    (lambda d: d.update(download=["ucf1010"]), "download[0]: unknown dataset"),
+    (lambda d: d["experiments"]["main"]["set"].update({"generator.fmm_rank": -1}), "generator.fmm_rank"),
+    (lambda d: d["experiments"]["main"]["set"].update({"generator.sigma_t": 0.5}), "experiments.main.set.generator.sigma_t"),
+    (lambda d: d["experiments"]["main"].update(sigma_t=0.5), "experiments.main.sigma_t"),
+    (lambda d: d["experiments"]["main"].pop("set"), "experiments.main.set: required"),
+    (lambda d: d["evaluate"].update(runs="ten"), "evaluate.runs: expected int"),
+    (lambda d: d["launcher"].update(kind="slurm", cluster_profile="no-such-cluster"), "launcher.cluster_profile"),
+])
+def test_bad_params_name_the_key(tmp_path, edit, key):
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        load_params(_write(tmp_path, edit))
+
+
+@pytest.mark.parametrize("stage", [["pipeline.train", "main"], ["pipeline.evaluate", "main"],
+                                   ["pipeline.synthesize", "synthetic"], ["pipeline.weights", "--probe", "synthetic"]])
+def test_stages_fail_before_any_work_on_bad_params(tmp_path, stage):
+    path = _write(tmp_path, lambda d: d.update(sigma_t=-1.0))
+    proc = subprocess.run([sys.executable, "-m", *stage, "--params", str(path)], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2, proc.stderr
+    assert "sigma_t: must be positive" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written

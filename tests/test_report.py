@@ -1,0 +1,254 @@
+"""The report stage on fabricated metrics: all tables, provenance of every number, failures named."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import report
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = Path("reports/reference/paper_numbers.csv")
+ARGS = ["--params", "params.yaml", "--metrics", "metrics", "--runs", "runs", "--out", "reports"]
+EXPERIMENTS = {
+    "synth": {"dataset": "synthetic", "label": "DIGAN synthetic", "tables": [1, 2, 3, 4, 5, 6, 7]},
+    "ucf_all": {"dataset": "ucf101", "label": "DIGAN UCF-101 train+test", "tables": [1]},
+    "abl_st1": {"dataset": "synthetic", "label": "ablation sigma_t", "tables": [5]},
+    "abl_no_zm": {"dataset": "synthetic", "label": "full model (mislabelled)", "tables": [5]},
+    "no_content": {"dataset": "synthetic", "label": "no content vector", "tables": [7]},
+    "cond": {"dataset": "ucf101", "label": "class-conditional", "tables": [8]},
+    "image": {"dataset": "synthetic", "label": "image GAN baseline", "tables": [6]},
+    "absent": {"dataset": "synthetic", "label": "never evaluated", "tables": [2]},
+}
+
+
+def metric(name: str, backbone: str, runs: list[float]) -> dict:
+    return {"metric": name, "backbone": backbone, "runs": runs, "samples_real": 0 if name == "is" else 64,
+            "samples_fake": 64, "distinct_runs": True, "notes": [], "key": f"{name}_{backbone}",
+            "mean": statistics.fmean(runs), "std": statistics.pstdev(runs)}
+
+
+def header(exp: str) -> dict:
+    spec = EXPERIMENTS[exp]
+    return {"experiment": exp, "profile": "default", "dataset": spec["dataset"], "label": spec["label"],
+            "tables": spec["tables"], "checkpoint": f"runs/{exp}/checkpoint.pt", "train_steps": 600}
+
+
+def quality(exp: str, metrics: dict, split: str = "train", **generator) -> dict:
+    gen = {"resolution": 32, "sigma_t": 0.25, "motion_latent": True, "motion_mlp": True, "content_latent": True,
+           "num_classes": 0, "motion": True, **generator}
+    return {**header(exp), "config": {"generator": gen, "data": {"split": split}, "train": {}},
+            "protocol": {"runs": 3, "samples": 64, "is_samples": 64, "frames": 16, "stride": 1, "seed": 0},
+            "real": {"path": "data/synthetic/clips", "split": split, "clips": 128}, "fake": {},
+            "metrics": {m["key"]: m for m in metrics}}
+
+
+def probe_metrics(fvd: float) -> list[dict]:
+    return [metric("fvd", "probe", [fvd, fvd + 4.0, fvd - 2.5]), metric("kvd", "probe", [0.0123, 0.0131, 0.0119]),
+            metric("is", "probe", [3.21, 3.4, 3.3])]
+
+
+def write(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def fabricate(root: Path) -> None:
+    """A params.yaml, metrics/ and runs/ as the evaluation stages write them."""
+    (root / "params.yaml").write_text(yaml.safe_dump({"profile": "default", "experiments": EXPERIMENTS}))
+    (root / REFERENCE).parent.mkdir(parents=True)
+    shutil.copyfile(REPO / REFERENCE, root / REFERENCE)
+    m = root / "metrics"
+    write(m / "synth/quality.json", quality("synth", probe_metrics(310.0)))
+    write(m / "ucf_all/quality.json", quality("ucf_all", [metric("fvd", "i3d", [601.0, 610.5, 590.0]),
+                                                          metric("kvd", "i3d", [55.1, 57.0, 56.2]),
+                                                          metric("is", "c3d", [27.9, 28.3, 28.1])], split="all"))
+    write(m / "abl_st1/quality.json", quality("abl_st1", probe_metrics(420.0), sigma_t=1.0))
+    write(m / "abl_no_zm/quality.json", quality("abl_no_zm", probe_metrics(380.0), motion_latent=False))
+    write(m / "no_content/quality.json", quality("no_content", probe_metrics(350.0), content_latent=False))
+    write(m / "cond/quality.json", quality("cond", [metric("is", "c3d", [50.2, 51.0]),
+                                                    metric("fvd", "i3d", [500.0, 510.0])], num_classes=101))
+    times = {"standard": [i / 15 for i in range(16)], "interpolation": [i / 15 for i in range(16)],
+             "extrapolation": [1 + (i + 1) / 16 for i in range(16)]}
+    write(m / "synth/time.json", {**header("synth"), "protocol": {}, "scenarios": {
+        s: {"times": t, "metrics": {"fvd_probe": metric("fvd", "probe", [300.0 + 40 * k, 305.0 + 40 * k])}}
+        for k, (s, t) in enumerate(times.items())}})
+    write(m / "synth/speed.json", {**header("synth"), "resolution": 32, "frames": 16, "device": "cpu", "threads": 2,
+                                   "matmul_roofline_ratio": 0.54, "variants": {
+                                       "batch1": {"seconds_per_video": 0.0312, "batch_size": 1, "repeats": 5},
+                                       "batch4": {"seconds_per_video": 0.0254, "batch_size": 4, "repeats": 5},
+                                       "frames_parallel": {"seconds_per_video": 0.031, "batch_size": 1,
+                                                           "repeats": 5}}})
+    write(m / "synth/space.json", {**header("synth"), "base_resolution": 32, "scales": {
+        "2": {"resolution": 64, "real": {"path": "x", "clips": 64},
+              "inr": {"fvd_probe": metric("fvd", "probe", [90.0])},
+              "bicubic": {"fvd_probe": metric("fvd", "probe", [120.0])}}}})
+    write(m / "synth/space_recon.json", {**header("synth"), "projection_steps": 200, "base_psnr": 31.4, "scales": {
+        s: {"resolution": 32 * int(s), "psnr": {"inr": 27.1, "bicubic": 25.3}, "ssim": {"inr": 0.81, "bicubic": 0.77},
+            "clips": 8} for s in ("2", "4")}})
+    for exp, method, ssim in (("synth", "digan_projection", [0.8, 0.84]), ("image", "image_latent_interpolation",
+                                                                             [0.6, 0.62])):
+        write(m / exp / "prediction.json", {**header(exp), "method": method, "ssim": {
+            "mean": statistics.fmean(ssim), "std": statistics.pstdev(ssim), "per_clip": ssim},
+            "per_frame_ssim": {"4": 0.7}, "clips": 2, "projection_steps": 200, "given_frames": [0, 15],
+            "predicted_frames": list(range(1, 15)), "split": "test", "notes": []})
+    write(m / "synth/motion_d.json", {**header("synth"), "delta_t": [0.0, 0.5, 1.0], "logit_mean": [-2.0, 0.1, 1.5],
+                                      "logit_std": [0.3, 0.2, 0.4], "pairs": 32, "real_delta_t": 1.0})
+    (m / "synth/media").mkdir()
+    for name in ("samples.gif", "zoom_out.png", "notes.txt"):
+        (m / "synth/media" / name).write_bytes(b"media " + name.encode())
+    log = root / "runs/synth/metrics.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(json.dumps({"step": s, "loss_G": 3.0 - s / 100, "loss_D": 1.0 + s / 200,
+                                       "D_real": 0.1, "D_fake": -0.1}) + "\n" for s in range(10, 110, 10)))
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    fabricate(tmp_path)
+    return tmp_path
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    out = root / "reports"
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and "reference" not in p.parts}
+
+
+def cells(root: Path, number: int) -> list[dict[str, str]]:
+    with (root / f"reports/tables/table{number}.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def cell(root: Path, number: int, row_label: str, column: str) -> dict[str, str]:
+    [found] = [c for c in cells(root, number) if c["row_label"] == row_label and c["column"] == column]
+    return found
+
+
+def test_writes_every_table_figure_and_index(root: Path) -> None:
+    (root / "reports/figures").mkdir(parents=True)
+    (root / "reports/figures/fig3_samples_gone.gif").write_bytes(b"from a removed experiment")
+    assert report.main(ARGS) == 0
+    files = outputs(root)
+    for n in range(1, 9):
+        for suffix in ("md", "csv", "tex"):
+            assert f"tables/table{n}.{suffix}" in files
+            assert f"tables/table{n}.{suffix}" in files["index.md"].decode()
+        assert b"\\toprule" in files[f"tables/table{n}.tex"] and b"\\bottomrule" in files[f"tables/table{n}.tex"]
+    for name in ("training_curves.png", "fig10_motion_d.png", "fig3_samples_synth.gif", "fig9_zoom_out_synth.png"):
+        assert f"figures/{name}" in files and f"figures/{name}" in files["index.md"].decode()
+    assert files["figures/fig3_samples_synth.gif"] == b"media samples.gif"
+    assert not any("notes" in name or "gone" in name for name in files)
+    assert b"NOT comparable" in files["tables/table1.md"]  # probe keys are flagged
+    assert report.main(ARGS) == 0 and outputs(root) == files  # byte-identical re-run
+
+
+def test_missing_measurements_say_so(root: Path) -> None:
+    assert report.main(ARGS) == 0
+    table2 = (root / "reports/tables/table2.md").read_text()
+    assert "| absent | synthetic | not measured | not measured | not measured |" in table2
+    assert "metrics/absent/time.json is absent" in table2
+    assert cell(root, 3, "DIGAN (ours) [synth] / batch 1", "seconds per video")["text"] == "0.0312"
+    assert cell(root, 3, "DIGAN (ours) [synth] / frames one at a time", "seconds per video")["text"] == "not measured"
+    assert cell(root, 4, "synth / ×4", "FVD INR")["text"] == report.NOT_MEASURED  # only PSNR/SSIM at ×4
+    assert cell(root, 4, "synth / ×4", "PSNR INR")["text"] == "27.10"
+    assert cell(root, 3, "VideoGPT (paper)", "seconds per video")["text"] == report.NOT_RECOVERED
+
+
+def test_rows_follow_the_measured_config(root: Path) -> None:
+    assert report.main(ARGS) == 0
+    assert cell(root, 5, "abl_no_zm", "z_M")["text"] == report.CROSS  # its label claims the full model
+    assert cell(root, 5, "abl_st1", "σt")["text"] == "1"
+    assert cell(root, 7, "no_content", "content vector")["text"] == report.CROSS
+    assert cell(root, 8, "DIGAN (ours) [cond]", "conditioning")["text"] == "class-conditional (101 classes)"
+    methods = [c["text"] for c in cells(root, 6) if c["column"] == "method"]
+    assert methods == [report.PREDICTION_METHODS["digan_projection"],
+                       report.PREDICTION_METHODS["image_latent_interpolation"]]
+
+
+def test_sigma_t_change_touches_only_table5(root: Path) -> None:
+    assert report.main(ARGS) == 0
+    before = outputs(root)
+    path = root / "metrics/abl_st1/quality.json"
+    data = json.loads(path.read_text())
+    data["config"]["generator"]["sigma_t"] = 0.5
+    path.write_text(json.dumps(data))
+    assert report.main(ARGS) == 0
+    after = outputs(root)
+    changed = sorted(k for k in before if before[k] != after[k])
+    assert changed == ["tables/table5.csv", "tables/table5.md", "tables/table5.tex"]
+    assert cell(root, 5, "abl_st1", "σt")["text"] == "0.5"
+
+
+def test_every_number_traces_to_its_source(root: Path) -> None:
+    assert report.main(ARGS) == 0
+    assert report.trace_sources(root / "reports") == []
+    numbers = [c for n in range(1, 9) for c in cells(root, n) if c["kind"] == "number"]
+    assert len(numbers) > 40
+    assert all(c["source"] for c in numbers)
+    fvd = cell(root, 1, "DIGAN (ours) [ucf_all]", "FVD")
+    assert fvd["source"] == "metrics/ucf_all/quality.json#/metrics/fvd_i3d/mean"
+    assert fvd["std_source"] == "metrics/ucf_all/quality.json#/metrics/fvd_i3d/std"
+
+
+@pytest.mark.parametrize("forge", ["unsourced", "wrong_value", "text_number", "bad_pointer"])
+def test_trace_catches_untraced_numbers(root: Path, forge: str) -> None:
+    assert report.main(ARGS) == 0
+    path = root / "reports/tables/table1.csv"
+    rows = cells(root, 1)
+    target = next(r for r in rows if r["kind"] == "number" and r["source"].startswith("metrics/"))
+    if forge == "unsourced":
+        rows.append({**target, "text": "123.4", "value": "123.4", "std": "", "source": "", "std_source": ""})
+    elif forge == "wrong_value":
+        target.update(text="1.0 ± 0.1", value="1.0")
+    elif forge == "text_number":
+        rows.append({**target, "kind": "text", "text": "about 99", "value": "", "std": "", "source": "",
+                     "std_source": ""})
+    else:
+        target["source"] = target["source"].replace("/mean", "/median")
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=report.CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    problems = report.trace_sources(root / "reports")
+    assert problems and all("table1.csv" in p for p in problems)
+
+
+def test_paper_numbers_only_with_their_reference_source(root: Path) -> None:
+    assert report.main(ARGS) == 0
+    with (root / REFERENCE).open(newline="") as f:
+        reference = list(csv.DictReader(f))
+    paper = [c for n in range(1, 9) for c in cells(root, n) if "(paper)" in c["row_label"] and c["kind"] == "number"]
+    assert {c["text"] for c in paper} >= {"577 ± 21", "32.70 ± 0.35", "655 ± 22", "59.68"}
+    for c in paper:
+        number = int(c["source"].split("#row ")[1].split("/")[0])
+        assert c["source"].startswith(f"{REFERENCE.as_posix()}#row ")
+        assert c["source"].endswith(reference[number - 1]["source"])
+        assert c["value"] == reference[number - 1]["value"]
+    ours = [c for n in range(1, 9) for c in cells(root, n) if "(paper)" not in c["row_label"]]
+    assert not any(c["source"].startswith(REFERENCE.as_posix()) for c in ours)
+    labels = [c["row_label"] for c in cells(root, 1) if c["column"] == "method"]
+    ucf = labels.index("DIGAN (ours) [ucf_all]")
+    assert labels[ucf + 1:ucf + 3] == ["DIGAN (paper)", "MoCoGAN-HD (paper)"]  # the paper's train+test rows beside
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("metrics/synth/speed.json", "{not json", "metrics/synth/speed.json: not valid JSON"),
+    ("metrics/synth/quality.json", json.dumps({"experiment": "synth"}),
+     "metrics/synth/quality.json: missing key /profile"),
+    ("metrics/cond/quality.json", json.dumps({**quality("cond", []), "experiment": "other"}),
+     "metrics/cond/quality.json: header experiment 'other'"),
+    ("runs/synth/metrics.jsonl", '{"step": 1, "loss_G": 1.0, "loss_D": 1.0}\n{"step": 2\n',
+     "runs/synth/metrics.jsonl:2"),
+])
+def test_malformed_input_fails_naming_the_file(root: Path, capsys: pytest.CaptureFixture[str], name: str,
+                                               content: str, expected: str) -> None:
+    (root / name).write_text(content)
+    assert report.main(ARGS) == 1
+    assert expected in capsys.readouterr().err
