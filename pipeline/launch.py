@@ -31,6 +31,7 @@ _AUTO_NAMES = {"partition": "slurm_partition", "account": "slurm_account", "cons
 DEFAULT_TIMEOUT_MIN = 24 * 60
 INTERRUPTED = 143  # digan.train's exit code after SIGTERM with a checkpoint written
 POLL_S = 0.5
+PROGRESS_EVERY_S = 10.0  # how often a job's progress bar is echoed
 STATE_CHECK_S = 5.0  # how often the scheduler (sacct) is asked, for jobs that end without a result
 ERROR_TAIL_LINES = 40
 
@@ -155,6 +156,7 @@ class LogStreamer:
         self.job = job
         self.pattern = re.compile(rf"{re.escape(str(job.job_id))}_(\d+)_log\.(out|err)")
         self.offsets: dict[Path, int] = {}
+        self.last_progress: dict[Path, float] = {}
 
     def poll(self, final: bool = False) -> None:
         folder = self.job.paths.folder
@@ -167,13 +169,23 @@ class LogStreamer:
             with path.open("rb") as f:
                 f.seek(self.offsets.get(path, 0))
                 data = f.read()
-            end = len(data) if final else data.rfind(b"\n") + 1
+            # Progress bars redraw with carriage returns: consume up to the last \r or \n, print whole
+            # lines, and of the redraws only the latest, at most every PROGRESS_EVERY_S.
+            end = len(data) if final else max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
             self.offsets[path] = self.offsets.get(path, 0) + end
             stream: TextIO = sys.stdout if match.group(2) == "out" else sys.stderr
-            for line in data[:end].decode(errors="replace").splitlines():
-                shown = line.split("\r")[-1]  # progress bars redraw with carriage returns
+            prefix = f"[job {self.job.job_id} task {match.group(1)}]"
+            text = data[:end].decode(errors="replace")
+            *lines, redraw = re.split(r"\n", text)
+            for line in lines:
+                shown = line.split("\r")[-1] or (line.rstrip("\r").split("\r")[-1])
                 if shown:
-                    print(f"[job {self.job.job_id} task {match.group(1)}] {shown}", file=stream, flush=True)
+                    print(f"{prefix} {shown}", file=stream, flush=True)
+            latest = redraw.rstrip("\r").split("\r")[-1]
+            now = time.monotonic()
+            if latest and (final or now - self.last_progress.get(path, 0.0) >= PROGRESS_EVERY_S):
+                self.last_progress[path] = now
+                print(f"{prefix} {latest}", file=stream, flush=True)
 
     def error_tail(self) -> str:
         """The end of every task's stderr log: where digan and submitit write the reason of a failure."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,18 @@ def assert_same_parameters(a: dict, b: dict, rtol: float = 1e-4) -> None:
         for name, value in a[part].items():
             other = b[part][name]
             assert torch.allclose(value, other, rtol=rtol, atol=1e-6), (part, name, (value - other).abs().max())
+
+
+def fresh_copy(dest: Path) -> Path:
+    """What a user gets from git: every tracked (and not ignored) file, committed in a new repository
+    with its own identity (``dvc exp run`` commits experiments; CI machines have no git identity)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+    for cmd in (["git", "init", "-q"], ["git", "config", "user.name", "digan"],
+                ["git", "config", "user.email", "digan@localhost"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
+        subprocess.run(cmd, cwd=dest, check=True)
+    return dest

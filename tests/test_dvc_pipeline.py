@@ -10,21 +10,21 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers import REPO
+from tests.helpers import fresh_copy
 
 pytestmark = pytest.mark.skipif(os.environ.get("DIGAN_SKIP_DVC_PIPELINE") == "1",
                                 reason="DIGAN_SKIP_DVC_PIPELINE=1")
 
 
-def _run(cmd: list[str], cwd: Path, timeout: int = 1800) -> str:
-    env = {**os.environ, "DIGAN_TRACKING": "none", "PYTHONUNBUFFERED": "1"}
+def _run(cmd: list[str], cwd: Path, timeout: int = 1800, tracking: str = "none") -> str:
+    env = {**os.environ, "DIGAN_TRACKING": tracking, "PYTHONUNBUFFERED": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
@@ -36,39 +36,41 @@ def _ran(log: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", log))
 
 
-def _fresh_clone(tmp_path: Path) -> Path:
-    """What a user gets from git: every tracked (and not ignored) file, committed in a new repository."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
-                           check=True).stdout.decode().split("\0")
-    clone = tmp_path / "clone"
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file():
-            (clone / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, clone / rel)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"]):
-        subprocess.run(cmd, cwd=clone, check=True)
-    return clone
+def _assert_tracked(clone: Path, experiments: dict) -> None:
+    """Every train and evaluate stage left one finished MLflow run in the default store (./mlflow.db)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{clone / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    names = sorted(r.info.run_name for r in runs if r.info.status == "FINISHED")
+    assert names == sorted([*experiments, *(f"evaluate-{k}" for k in experiments)])
+    evaluate_main = next(r for r in runs if r.info.run_name == "evaluate-main")
+    assert any(k.startswith("quality.") for k in evaluate_main.data.metrics)
+    assert evaluate_main.data.tags["profile"] == "default"
 
 
 def _rows(path: Path) -> dict[tuple[str, str], str]:
     with path.open() as f:
-        return {(r["row"], r["column"]): r["text"] for r in csv.DictReader(f)}
+        return {(r["row_label"], r["column"]): r["text"] for r in csv.DictReader(f)}
 
 
 def test_default_profile_repro_noop_and_sigma_t_experiment(tmp_path):
-    clone = _fresh_clone(tmp_path)
+    clone = fresh_copy(tmp_path / "clone")
     params = yaml.safe_load((clone / "params.yaml").read_text())
     experiments = params["experiments"]
 
-    first = _ran(_run(["dvc", "repro"], clone))
+    # The committed dvc.lock describes this code and these params: only the outputs are missing.
+    status = _run(["dvc", "status"], clone)
+    assert "modified:" not in status and "new:" not in status, f"dvc.lock is stale; run dvc repro and commit it:\n{status}"
+
+    first = _ran(_run(["dvc", "repro"], clone, tracking="mlflow"))
     expected_all = ({f"synthesize@{k}" for k in params["synthetic_sets"]} | {f"probe@{k}" for k in params["probes"]}
                     | {f"{s}@{k}" for k in experiments for s in ("train", "evaluate")} | {"report"})
     assert first == expected_all
     for t in range(1, 9):
         for ext in ("md", "csv", "tex"):
             assert (clone / "reports" / "tables" / f"table{t}.{ext}").is_file()
+    _assert_tracked(clone, experiments)
     tables_before = {p.name: p.read_bytes() for p in (clone / "reports" / "tables").iterdir()}
     table5_before = _rows(clone / "reports" / "tables" / "table5.csv")
 
@@ -83,7 +85,7 @@ def test_default_profile_repro_noop_and_sigma_t_experiment(tmp_path):
     tables_after = {p.name: p.read_bytes() for p in (clone / "reports" / "tables").iterdir()}
     assert tables_after["table1.csv"] != tables_before["table1.csv"], "the main run's FVD must change"
     table5_after = _rows(clone / "reports" / "tables" / "table5.csv")
-    fixed_rows = {r for r, _ in table5_before if any(k in r for k in experiments if k not in shared)}
+    fixed_rows = {r for r, _ in table5_before if r in experiments and r not in shared}
     changed_rows = {r for r, c in table5_before if table5_before[(r, c)] != table5_after.get((r, c))}
     assert fixed_rows and not (fixed_rows & changed_rows), "rows of fixed-sigma_t experiments must not change"
     assert changed_rows, "rows of shared-sigma_t experiments must change"
