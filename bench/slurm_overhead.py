@@ -19,7 +19,6 @@ Without a Slurm cluster that answers ``sinfo`` and ``sacct`` it says so and exit
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,23 +28,12 @@ from pathlib import Path
 
 import submitit
 
-from pipeline.launch import load_profile, make_executor
+from pipeline.launch import load_profile, make_executor, slurm_cluster_answers
 
 
 def first_line() -> float:
     """The job: its first line reports the time, so everything before it counts as overhead."""
     return time.time()
-
-
-def cluster_answers() -> bool:
-    """As tests/test_slurm.py decides it: both the controller (sinfo) and accounting (sacct) reply."""
-    if shutil.which("sinfo") is None:
-        return False
-    try:
-        return all(subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
-                   for cmd in (["sinfo", "-h"], ["sacct", "-n", "-X"]))
-    except subprocess.TimeoutExpired:
-        return False
 
 
 def sacct_times(job_id: str) -> tuple[float, float] | None:
@@ -83,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folder", type=Path, default=Path("runs/bench/slurm_overhead"),
                    help="submitit logs; must be on a filesystem the nodes share")
     args = p.parse_args(argv)
-    if not cluster_answers():
+    if not slurm_cluster_answers():
         print("no Slurm cluster answers sinfo/sacct: nothing measured "
               "(start the test cluster with: bash slurm/local-cluster/start.sh)")
         return 0

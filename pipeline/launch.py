@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,18 @@ POLL_S = 0.5
 PROGRESS_EVERY_S = 10.0  # how often a job's progress bar is echoed
 STATE_CHECK_S = 5.0  # how often the scheduler (sacct) is asked, for jobs that end without a result
 ERROR_TAIL_LINES = 40
+
+
+def slurm_cluster_answers() -> bool:
+    """Whether a Slurm cluster is reachable: both the controller (sinfo) and accounting (sacct, which
+    submitit polls) reply."""
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        return all(subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+                   for cmd in (["sinfo", "-h"], ["sacct", "-n", "-X"]))
+    except subprocess.TimeoutExpired:
+        return False
 
 
 class ProfileError(ValueError):

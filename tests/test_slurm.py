@@ -3,7 +3,6 @@
 DIGAN_REQUIRE_SLURM=1, where a missing cluster is a failure (CI starts one)."""
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -11,27 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.launch import JobFailedError, ProfileError, launch, launch_array, load_profile, main
+from pipeline.launch import (JobFailedError, ProfileError, launch, launch_array, load_profile, main,
+                             slurm_cluster_answers)
 from tests.helpers import assert_same_parameters, load_state, run_train, tiny_config, write_config
 from tests.test_resume import assert_bit_identical
 
 STEPS = 16  # as in tests/test_resume.py, whose bit-identity check is reused
 
 
-def _cluster_answers() -> bool:
-    if shutil.which("sinfo") is None:
-        return False
-    try:
-        return all(subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
-                   for cmd in (["sinfo", "-h"], ["sacct", "-n", "-X"]))
-    except subprocess.TimeoutExpired:
-        return False
-
-
 @pytest.fixture(scope="module")
 def slurm() -> dict:
     """The local-cluster profile, once a Slurm cluster answers."""
-    if not _cluster_answers():
+    if not slurm_cluster_answers():
         message = "no Slurm cluster answers sinfo/sacct (start one: bash slurm/local-cluster/start.sh)"
         if os.environ.get("DIGAN_REQUIRE_SLURM") == "1":
             pytest.fail(message + "; DIGAN_REQUIRE_SLURM=1 requires it")
