@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         params = (yaml.safe_load(args.params.read_text()) or {}) if args.params else {}
-        if args.params:
-            from pipeline.params import load_params  # the whole params file is checked before any decoding
+        if "experiments" in params:  # the pipeline's params.yaml: checked whole before any decoding
+            from pipeline.params import load_params
             load_params(args.params)
         dataset = (params.get("clip_sets") or {}).get(args.name, {}).get("dataset", args.name)
         if dataset not in DATASETS:

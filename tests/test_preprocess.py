@@ -163,6 +163,33 @@ def test_ucf101_centre_crop_resize_non_overlapping_clips_and_official_splits(ucf
                                  "train": {"partitions": ["train"], "clips": 8}}
 
 
+def ffmpeg_crop_scale(path: Path) -> np.ndarray:
+    """The reference decode: centre square, ffmpeg bilinear to RES², rgb24 on a pipe."""
+    out = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-vf",
+                          f"crop=w=min(iw\\,ih):h=min(iw\\,ih),scale={RES}:{RES}:flags=bilinear",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, RES, RES, 3)
+
+
+def test_clips_are_ffmpeg_frames_bit_for_bit_and_decode_files_are_removed(
+        ucf_raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers hand frames over through raw files in TMPDIR: nothing may change them or be left there."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
+    out = tmp_path / "clips" / "ucf101"
+    preprocess_dataset("ucf101", ucf_raw, out, cfg(stores=("all",)))
+    assert list(scratch.iterdir()) == []  # also after the unreadable, truncated and too-short videos
+    store = ClipStore(out / "all")
+    video = "UCF-101/Archery/v_Archery_g08_c01.avi"
+    frames = ffmpeg_crop_scale(ucf_raw / video)
+    rows = [(i, r["start_frame"]) for i, r in enumerate(store.manifest) if r["source_video"] == video]
+    assert [s for _, s in rows] == [0, 16]
+    for i, start in rows:
+        np.testing.assert_array_equal(store[i], frames[start : start + 16])
+
+
 def test_rerun_with_same_inputs_does_nothing_and_changed_params_rebuild(ucf_raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "clips" / "ucf101"
     preprocess_dataset("ucf101", ucf_raw, out, cfg(stores=("all",)))

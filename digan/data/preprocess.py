@@ -1,7 +1,9 @@
 """Real datasets (UCF-101, TaiChi-HD, Sky Time-lapse, Kinetics-food) → clip stores.
 
-Every source video is decoded by one ffmpeg process whose filter graph crops and scales
-(``crop=…,scale=R:R:flags=…``), so only R×R rgb24 frames cross the pipe. Clips then follow the
+Every source video is decoded by one single-threaded ffmpeg process (one per worker) whose filter
+graph crops, scales and converts to rgb24 in one swscale pass (``crop=…,scale=R:R:flags=…``) and
+writes the R×R frames to a temporary raw file; the parent maps that file and the store writer
+copies each clip once, so no pixel data is piped, pickled or stacked in Python. Clips then follow the
 official DIGAN dataset code (sihyun-yu/digan ``src/training/dataset.py``,
 ``make_imageclip_dataset``): each video is cut into non-overlapping blocks of ``frames × stride``
 frames and every block gives ``stride`` clips, one per phase. With stride 1 that is
@@ -20,7 +22,10 @@ Scaling: ffmpeg's ``bilinear`` on down-scaling is the anti-aliased triangle filt
 levels on white noise), i.e. PIL's BILINEAR used by MDGAN's Sky loader; Kinetics-food uses
 ``lanczos`` like the official ``prepare_data/preprocess.py`` (PIL ANTIALIAS). The official
 UCF-101 loader resizes with non-anti-aliased bilinear interpolation, which ffmpeg cannot do;
-aliasing at a 1.875× reduction is an artefact we do not reproduce.
+aliasing at a 1.875× reduction is an artefact we do not reproduce. Scaling and the yuv → rgb
+conversion share one swscale pass, which interpolates chroma at the output resolution; scaling in
+yuv420p and converting afterwards is ~7 % cheaper in ffmpeg CPU but would store chroma at half
+the clip resolution, so it is not done.
 """
 from __future__ import annotations
 
@@ -300,20 +305,24 @@ _TRUNCATED_FRACTION = 0.9  # fewer decoded frames than this share of the header'
 
 @dataclass
 class DecodeResult:
-    """Decoded frames, or why there are none; ``errors`` are ffmpeg's error lines."""
+    """How many frames ffmpeg wrote to the output file, or why there are none.
 
-    frames: np.ndarray | None
+    ``errors`` are ffmpeg's error lines. The frames stay on disk (``frames_file``) so that neither
+    the worker nor the pool's result pipe ever copies pixel data; the parent maps the file.
+    """
+
+    frames: int
     outcome: str  # ok | empty | unreadable | truncated
     reason: str = ""
     errors: list[str] = field(default_factory=list)
+    frames_file: Path | None = None
 
 
-def _ffmpeg_input(source: Source, tmp: Path) -> tuple[list[str], int | None]:
+def _ffmpeg_input(source: Source, listfile: Path) -> tuple[list[str], int | None]:
     """ffmpeg input arguments and, for frame folders, the number of images expected."""
     path = Path(source.path)
     if path.is_dir():
         images = _image_files(path)
-        listfile = tmp / "frames.txt"
         # The concat demuxer takes an explicit, sorted file list: no glob or numbering assumptions.
         listfile.write_text("".join("file '" + str(p).replace("'", "'\\''") + "'\n"
                                     for p in images))
@@ -340,41 +349,65 @@ def _expected_frames(stderr: str, source: Source) -> float | None:
     return seconds * float(fps.group(1))
 
 
-def decode(source: Source, resolution: int, scale_flags: str) -> DecodeResult:
-    """Crop and scale ``source`` to ``resolution``² rgb24 frames in one ffmpeg filter graph."""
-    path = Path(source.path)
-    if path.is_file() and path.stat().st_size == 0:
-        return DecodeResult(None, "empty", "zero-length file")
+def _filter_graph(source: Source, resolution: int, scale_flags: str) -> str:
+    """Crop (the centre square unless ``source.crop``) then scale to ``resolution``²."""
     if source.crop is None:
         w = h = "min(iw\\,ih)"
         crop = f"crop=w={w}:h={h}:exact=1"  # x, y default to centring
     else:
         w, h, x, y = source.crop
         crop = f"crop=w={w}:h={h}:x={x}:y={y}:exact=1"
-    with tempfile.TemporaryDirectory(prefix="digan-decode-") as tmp:
-        inputs, n_images = _ffmpeg_input(source, Path(tmp))
+    return f"{crop},scale={resolution}:{resolution}:flags={scale_flags}"
+
+
+def decode(source: Source, resolution: int, scale_flags: str, out: Path) -> DecodeResult:
+    """Crop and scale ``source`` to ``resolution``² rgb24 frames written raw to the file ``out``.
+
+    One single-threaded ffmpeg per source: workers run in parallel, so threads inside ffmpeg would
+    only add frame-threading overhead. ffmpeg writes the file itself (no pipe), which saves the
+    worker a read loop and keeps the frames out of Python until the parent maps them. ``out`` is
+    removed unless the result is ``ok``.
+    """
+    path = Path(source.path)
+    if path.is_file() and path.stat().st_size == 0:
+        return DecodeResult(0, "empty", "zero-length file")
+    listfile = out.with_suffix(".txt")
+    try:
+        inputs, n_images = _ffmpeg_input(source, listfile)
         if n_images == 0:
-            return DecodeResult(None, "empty", "no frame images")
+            return DecodeResult(0, "empty", "no frame images")
         cmd = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats",
-            "-loglevel", "repeat+level+info", "-threads", "1", "-filter_threads", "1", *inputs, "-an", "-sn",
-            "-vf", f"{crop},scale={resolution}:{resolution}:flags={scale_flags}",
-            "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+            imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y",
+            "-loglevel", "repeat+level+info", "-threads", "1", "-filter_threads", "1", *inputs,
+            "-an", "-sn", "-dn", "-vf", _filter_graph(source, resolution, scale_flags),
+            "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", str(out),
         ]
-        proc = subprocess.run(cmd, capture_output=True, check=False)
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    finally:
+        listfile.unlink(missing_ok=True)
+    size = out.stat().st_size if out.exists() else 0  # absent when ffmpeg failed before opening it
+    result = _check_decode(proc, source, size, resolution * resolution * 3, n_images)
+    if result.outcome == "ok":
+        result.frames_file = out
+    else:
+        out.unlink(missing_ok=True)
+    return result
+
+
+def _check_decode(proc: subprocess.CompletedProcess[bytes], source: Source, size: int, frame_bytes: int,
+                  n_images: int | None) -> DecodeResult:
+    """Classify an ffmpeg run by its exit status, error lines and whole frames written."""
     stderr = proc.stderr.decode("utf-8", errors="replace")
     errors = [line.strip() for line in stderr.splitlines() if _ERROR_RE.search(line)]
-    frame_bytes = resolution * resolution * 3
-    n = len(proc.stdout) // frame_bytes
+    n = size // frame_bytes
     if proc.returncode != 0 or n == 0:
         tail = errors[-3:] or stderr.strip().splitlines()[-1:]
-        return DecodeResult(None, "unreadable", f"ffmpeg exit {proc.returncode}, {n} frames: {' | '.join(tail)}",
+        return DecodeResult(0, "unreadable", f"ffmpeg exit {proc.returncode}, {n} frames: {' | '.join(tail)}",
                             errors)
     expected = n_images if n_images is not None else _expected_frames(stderr, source)
     if errors and expected is not None and n < _TRUNCATED_FRACTION * expected:
-        return DecodeResult(None, "truncated", f"decoded {n} of ~{expected:.0f} frames: {errors[-1]}", errors)
-    frames = np.frombuffer(proc.stdout, dtype=np.uint8, count=n * frame_bytes)
-    return DecodeResult(frames.reshape(n, resolution, resolution, 3), "ok", errors=errors)
+        return DecodeResult(0, "truncated", f"decoded {n} of ~{expected:.0f} frames: {errors[-1]}", errors)
+    return DecodeResult(n, "ok", errors=errors)
 
 
 def cut_clips(frames: np.ndarray, clip_len: int, stride: int,
@@ -387,41 +420,26 @@ def cut_clips(frames: np.ndarray, clip_len: int, stride: int,
             for start, clip in clips_from_video(frames[b : b + block], clip_len, stride, step=1)]
 
 
-@dataclass
-class SourceResult:
-    """A decoded source's clips ([n, T, R, R, 3]) and their start frames, or why it has none."""
-
-    outcome: str
-    reason: str
-    clips: np.ndarray | None
-    starts: list[int]
-    errors: list[str]
-
-
-def process_source(source: Source, cfg: PreprocessConfig) -> SourceResult:
-    """Decode one source and cut its clips; never raises for a bad video."""
+def _decode_job(job: tuple[Source, PreprocessConfig, Path]) -> DecodeResult:
+    """Pool task: decode one source into its own file; never raises for a bad video."""
+    source, cfg, out = job
     try:
-        decoded = decode(source, cfg.resolution, cfg.scale_flags)
+        return decode(source, cfg.resolution, cfg.scale_flags, out)
     except OSError as err:  # unreadable path, permissions, ffmpeg missing
-        return SourceResult("unreadable", str(err), None, [], [])
-    if decoded.frames is None:
-        return SourceResult(decoded.outcome, decoded.reason, None, [], decoded.errors)
-    cut = cut_clips(decoded.frames, cfg.frames, cfg.stride, cfg.step)
-    if not cut:
-        need = cfg.frames * cfg.stride if cfg.step is None else (cfg.frames - 1) * cfg.stride + 1
-        return SourceResult("too_short", f"{len(decoded.frames)} frames, a clip needs {need}", None, [],
-                            decoded.errors)
-    starts = [start for start, _ in cut]
-    clips = np.stack([clip for _, clip in cut])
-    return SourceResult("ok", "", clips, starts, decoded.errors)
+        out.unlink(missing_ok=True)
+        return DecodeResult(0, "unreadable", str(err))
+
+
+def _map_frames(result: DecodeResult, resolution: int) -> np.ndarray:
+    """The decoded frames [n, R, R, 3] as a read-only map of the worker's output file.
+
+    Clips are slices of the map, so each frame is copied once, by the store writer.
+    """
+    return np.memmap(result.frames_file, dtype=np.uint8, mode="r", shape=(result.frames, resolution, resolution, 3))
 
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-
-
-def _process_packed(args: tuple[Source, PreprocessConfig]) -> SourceResult:
-    return process_source(*args)
 
 
 def ordered_map(fn: Callable[[_T], _R], items: Iterable[_T], workers: int) -> Iterator[_R]:
@@ -545,33 +563,56 @@ def preprocess_dataset(dataset: str, raw_dir: str | os.PathLike[str], out_dir: s
     return report
 
 
+def _source_clips(result: DecodeResult, cfg: PreprocessConfig) -> tuple[str, str, list[tuple[int, np.ndarray]]]:
+    """Outcome, reason and ``(start, clip)`` pairs of one decoded source (``too_short``: no clip fits)."""
+    if result.outcome != "ok":
+        return result.outcome, result.reason, []
+    cut = cut_clips(_map_frames(result, cfg.resolution), cfg.frames, cfg.stride, cfg.step)
+    if not cut:
+        need = cfg.frames * cfg.stride if cfg.step is None else (cfg.frames - 1) * cfg.stride + 1
+        return "too_short", f"{result.frames} frames, a clip needs {need}", []
+    return "ok", "", cut
+
+
 def _decode_store(dataset: str, listing: Listing, partitions: tuple[str, ...], cfg: PreprocessConfig,
                   store_dir: Path, params: dict[str, Any], report: dict[str, Any]) -> int:
+    """Decode every source of ``partitions`` in parallel and stream their clips into one store.
+
+    Workers leave each video's frames in a raw file under a temporary directory (``TMPDIR``); at
+    most ``2 × workers`` such files exist at once, and each is deleted once its clips are written.
+    """
     sources = [s for s in listing.sources if s.partition in partitions]
     if not sources:
         raise PreprocessError(f"{dataset}: no source videos for partitions {list(partitions)}")
     counts, num_clips = report["counts"], 0
 
-    def clips() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+    def clips(work: Path) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
         nonlocal num_clips
-        results = ordered_map(_process_packed, ((s, cfg) for s in sources), cfg.workers)
+        jobs = ((s, cfg, work / f"{i}.rgb") for i, s in enumerate(sources))
+        results = ordered_map(_decode_job, jobs, cfg.workers)
         bar = tqdm(zip(sources, results), total=len(sources), desc=f"{dataset}/{store_dir.name}", unit="video")
         for source, result in bar:
-            counts[result.outcome] = counts.get(result.outcome, 0) + 1
-            if result.outcome != "ok":
-                report["skipped"].append({"outcome": result.outcome, "source": source.name, "reason": result.reason})
-                continue
-            if result.errors:
+            outcome, reason, cut = _source_clips(result, cfg)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if outcome != "ok":
+                report["skipped"].append({"outcome": outcome, "source": source.name, "reason": reason})
+            elif result.errors:
                 report["warnings"].append({"source": source.name, "errors": result.errors[-3:]})
-            for start, clip in zip(result.starts, result.clips):
+            for start, clip in cut:
                 num_clips += 1
                 yield clip, _row(dataset, source, start, cfg.stride)
+            if result.frames_file is not None:
+                result.frames_file.unlink()
 
-    try:
-        write_clip_store(store_dir, clips(), dataset=dataset, frames=cfg.frames, height=cfg.resolution,
-                         width=cfg.resolution, class_names=listing.class_names, params=params)
-    except ValueError as err:
-        if num_clips == 0:
-            raise PreprocessError(f"{dataset}: no usable clips for {store_dir} (see report.json)") from err
-        raise
+    with tempfile.TemporaryDirectory(prefix="digan-decode-") as work:
+        stream = clips(Path(work))
+        try:
+            write_clip_store(store_dir, stream, dataset=dataset, frames=cfg.frames, height=cfg.resolution,
+                             width=cfg.resolution, class_names=listing.class_names, params=params)
+        except ValueError as err:
+            if num_clips == 0:
+                raise PreprocessError(f"{dataset}: no usable clips for {store_dir} (see report.json)") from err
+            raise
+        finally:
+            stream.close()  # stop the pool before its output directory goes
     return num_clips
