@@ -4,15 +4,17 @@ DIGAN_REQUIRE_SLURM=1, where a missing cluster is a failure (CI starts one)."""
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.launch import (JobFailedError, ProfileError, launch, launch_array, load_profile, main,
                              slurm_cluster_answers)
-from tests.helpers import assert_same_parameters, load_state, run_train, tiny_config, write_config
+from tests.helpers import REPO, assert_same_parameters, load_state, run_train, tiny_config, write_config
 from tests.test_resume import assert_bit_identical
 
 STEPS = 16  # as in tests/test_resume.py, whose bit-identity check is reused
@@ -131,3 +133,37 @@ def test_slurm_failing_job_raises_with_its_error(slurm, config, tmp_path):
     with pytest.raises(JobFailedError, match=r"(?s)failed.*no clip store at " + re.escape(str(missing))):
         launch(config, ["data.synthetic=false", f"data.path={missing}"], tmp_path / "run", launcher="slurm",
                profile=slurm)
+
+
+def _stage_params(tmp_path: Path, launcher: dict) -> None:
+    """A params.yaml whose one experiment is the tiny test model, in a project directory at tmp_path."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    tiny = tiny_config(Path("unused"))
+    params["launcher"] = launcher
+    params["model"] = {k: v for k, v in tiny.items() if k != "data"}
+    params["experiments"] = {"tiny": {**params["experiments"]["main"], "analyses": ["quality"], "space_scales": [],
+                                      "set": {"data.synthetic": True, "data.synthetic_videos_per_class": 2}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_train_stage_with_slurm_launcher_runs_a_cluster_job(slurm, tmp_path):
+    """pipeline.train (the DVC stage) with launcher.kind slurm: a real job, the log streamed, the curve written."""
+    _stage_params(tmp_path, {"kind": "slurm", "cluster_profile": "local"})
+    proc = subprocess.run([sys.executable, "-m", "pipeline.train", "tiny"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO), "DIGAN_TRACKING": "none"})
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert re.search(r"submitted job \d+ \(slurm\)", proc.stdout)
+    assert re.search(r"\[job \d+ task 0\] starting at step 0/6", proc.stdout)
+    assert load_state(tmp_path / "runs" / "tiny")["step"] == 6
+    assert (tmp_path / "curves" / "tiny.csv").read_text().startswith("step,")
+
+
+def test_train_stage_fails_with_the_jobs_error(slurm, tmp_path):
+    _stage_params(tmp_path, {"kind": "slurm", "cluster_profile": "local"})
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["experiments"]["tiny"]["set"] = {"data.synthetic": False}  # no clip store: fails inside the job
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, "-m", "pipeline.train", "tiny"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO), "DIGAN_TRACKING": "none"})
+    assert proc.returncode == 1
+    assert "the training job failed" in proc.stderr and "no clip store at" in proc.stderr
