@@ -82,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     sample_every: int = 500
+    snapshot_every: int = 0  # > 0: keep the EMA generator every this many steps (FVD over iterations)
     log_every: int = 10
     num_threads: int = 0  # 0: leave torch's default
 
@@ -184,6 +185,7 @@ def validate(cfg: Config) -> Config:
     for key in ("checkpoint_every", "sample_every", "log_every"):
         _check(getattr(t, key) >= 1, f"train.{key}", "must be >= 1")
     _check(t.num_threads >= 0, "train.num_threads", "must be >= 0")
+    _check(t.snapshot_every >= 0, "train.snapshot_every", "must be >= 0 (0: no snapshots)")
     return cfg
 
 

@@ -27,10 +27,12 @@ from digan.data.synthetic import make_synthetic_dataset
 from digan.data.video_io import write_video
 from digan.generate import generate_frames, tile_videos, to_uint8
 from digan.tracking import Tracker, flatten, make_tracker, run_tags
+from digan.training.checkpoint import save_atomic
 from digan.training.loop import (CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer,
                                  TrainingInterrupted)
 
 SAMPLE_VIDEOS = 8
+SNAPSHOT_DIR = "snapshots"
 SAMPLE_FRAMES = 16
 
 
@@ -71,6 +73,13 @@ def write_samples(trainer: Trainer, step: int) -> list[Path]:
     return paths
 
 
+def write_snapshot(trainer: Trainer, step: int) -> Path:
+    """The EMA generator at ``step`` (loadable by digan.generate.load_generator): the points of the FVD curve."""
+    path = trainer.out_dir / SNAPSHOT_DIR / f"G_ema_step{step:07d}.pt"
+    save_atomic({"config": trainer.cfg.to_dict(), "step": step, "G_ema": trainer.G_ema.state_dict()}, path)
+    return path
+
+
 def last_logged(out_dir: Path) -> dict[str, float]:
     """The last line of the metrics log (also right after a resume that had nothing left to do)."""
     path = out_dir / METRICS_NAME
@@ -109,6 +118,8 @@ def run_worker(rank: int, world_size: int, cfg: Config, out_dir: str, device: st
             bar = tqdm(total=cfg.train.steps, initial=trainer.step, unit="it", dynamic_ncols=True)
 
         def on_step(step: int, stats: dict[str, float]) -> None:
+            if rank == 0 and cfg.train.snapshot_every and step % cfg.train.snapshot_every == 0:
+                write_snapshot(trainer, step)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in stats.items()}, refresh=False)

@@ -1,7 +1,7 @@
 """Stage evaluate@<experiment>: measure one trained model → metrics/<experiment>/*.json (+ media/).
 
 Which measurements run is the experiment's ``analyses`` list (params.yaml), each writing one file:
-``quality`` (FVD/KVD/IS, Tables 1, 5, 7, 8), ``time`` (Table 2: the training grid, in-between times and
+``quality`` (FVD/KVD/IS, Tables 1, 5, 7, 8), ``curve`` (FVD over training iterations), ``time`` (Table 2: the training grid, in-between times and
 t > 1), ``speed`` (Table 3), ``space`` (Table 4: FVD and, by projection, PSNR/SSIM against real
 higher-resolution clips), ``prediction`` (Table 6), ``motion_d`` (Fig. 10) and ``media`` (Figs. 1, 3–7, 9).
 Every file starts with the same header (experiment, profile, dataset, label, tables, checkpoint, steps), so
@@ -71,12 +71,12 @@ def _backbone_args(spec: str, flag: str) -> list[str]:
     return [flag, spec, "--weights-dir", str(backbone_dir(spec))]
 
 
-def _metrics(ctx: Context, metrics: str, *, runs: int, samples: int, t_range: tuple[float, float] = (0.0, 1.0)
-             ) -> dict[str, Any]:
+def _metrics(ctx: Context, metrics: str, *, runs: int, samples: int, t_range: tuple[float, float] = (0.0, 1.0),
+             checkpoint: Path | None = None) -> dict[str, Any]:
     """digan.metrics on the checkpoint: FVD/KVD with evaluate.backbone, IS with evaluate.is_backbone."""
     ev = ctx.params.evaluate
     wanted = [m.strip() for m in metrics.split(",") if m.strip()]
-    common = ["--checkpoint", str(ctx.checkpoint), "--real", str(ctx.store), "--real-split", ctx.exp.real_split,
+    common = ["--checkpoint", str(checkpoint or ctx.checkpoint), "--real", str(ctx.store), "--real-split", ctx.exp.real_split,
               "--runs", str(runs), "--samples", str(samples), "--is-samples", str(ev.is_samples),
               "--frames", str(CLIP_FRAMES), "--seed", str(ev.seed), "--cache-dir", str(FEATURE_CACHE),
               "--t-range", str(t_range[0]), str(t_range[1])]
@@ -105,6 +105,22 @@ def time_range(ctx: Context) -> dict[str, Any]:
         report = _metrics(ctx, "fvd,kvd", runs=ev.analysis_runs, samples=ev.analysis_samples, t_range=t_range)
         scenarios[name] = {"times": torch.linspace(*t_range, CLIP_FRAMES).tolist(), "metrics": report["metrics"]}
     return {"scenarios": scenarios, "protocol": report["protocol"]}
+
+
+def fvd_curve(ctx: Context) -> dict[str, Any]:
+    """FVD/KVD of the EMA generator at every snapshot of training (train.snapshot_every) and at the end."""
+    from digan.train import SNAPSHOT_DIR
+
+    ev = ctx.params.evaluate
+    snapshots = sorted((ctx.checkpoint.parent / SNAPSHOT_DIR).glob("G_ema_step*.pt"))
+    points = []
+    for path in [*snapshots, ctx.checkpoint]:
+        step = int(load_checkpoint(path)["step"])
+        if points and points[-1]["step"] == step:
+            continue  # the last snapshot is the final checkpoint's generator
+        report = _metrics(ctx, "fvd,kvd", runs=ev.analysis_runs, samples=ev.analysis_samples, checkpoint=path)
+        points.append({"step": step, "checkpoint": str(path), "metrics": report["metrics"]})
+    return {"points": points, "protocol": report["protocol"]}
 
 
 def speed(ctx: Context) -> dict[str, Any]:
@@ -174,7 +190,8 @@ def media(ctx: Context) -> dict[str, Any]:
 
 # analysis name -> [(file stem, function)]
 ANALYSIS_FILES: dict[str, list[tuple[str, Callable[[Context], dict[str, Any]]]]] = {
-    "quality": [("quality", quality)], "time": [("time", time_range)], "speed": [("speed", speed)],
+    "quality": [("quality", quality)], "curve": [("curve", fvd_curve)], "time": [("time", time_range)],
+    "speed": [("speed", speed)],
     "space": [("space", space), ("space_recon", space_recon)], "prediction": [("prediction", prediction)],
     "motion_d": [("motion_d", motion_d)], "media": [("media", media)],
 }

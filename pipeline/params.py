@@ -34,7 +34,7 @@ from digan.data.sources import DATASETS, load_sources
 PROFILES = ("default", "paper")
 LAUNCHERS = ("local", "slurm")
 BACKBONES = ("i3d", "c3d")
-ANALYSES = ("quality", "time", "speed", "space", "prediction", "motion_d", "media")
+ANALYSES = ("quality", "curve", "time", "speed", "space", "prediction", "motion_d", "media")
 TABLES = tuple(range(1, 9))
 CLIPS_ROOT = Path("data/clips")
 WEIGHTS_ROOT = Path("data/weights")

@@ -803,6 +803,39 @@ def training_curves(inp: Inputs, path: Path) -> str | None:
             f"(from {inp.runs.as_posix()}/*/metrics.jsonl).")
 
 
+def fvd_curve_figure(inp: Inputs, path: Path) -> str | None:
+    """FVD over training iterations, from the EMA-generator snapshots an evaluate stage scored (curve.json)."""
+    from matplotlib.figure import Figure
+
+    docs = [d for name in inp.experiments if (d := inp.doc(name, "curve.json")) is not None]
+    if not docs:
+        return None
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    keys = set()
+    for doc in docs:
+        points = doc.get("points", kind="list")
+        fvd = [k for k in (points[0].get("metrics", {}) if points else {}) if k.startswith("fvd_")]
+        if not points or len(fvd) != 1:
+            raise ReportError(f"{doc.path}: /points must be a non-empty list whose metrics hold one fvd_* key")
+        key = fvd[0]
+        keys.add(key)
+        try:
+            steps = [int(pt["step"]) for pt in points]
+            mean = [float(pt["metrics"][key]["mean"]) for pt in points]
+            std = [float(pt["metrics"][key]["std"]) for pt in points]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ReportError(f"{doc.path}: malformed /points entry ({e!r})") from None
+        ax.errorbar(steps, mean, yerr=std, marker="o", markersize=3, capsize=2, label=f"{doc.data['experiment']} ({key})")
+    ax.set(xlabel="training step", ylabel="FVD (mean ± std over runs)", title="FVD over training iterations")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    _save(fig, path)
+    names = ", ".join(f"{d.data['experiment']} ({d.path})" for d in docs)
+    probe = " — probe backbone, not comparable with the paper" if any(not k.endswith("_i3d") for k in keys) else ""
+    return f"FVD over training iterations (EMA generator snapshots) for {names}{probe}."
+
+
 def motion_d_figure(inp: Inputs, path: Path) -> str | None:
     """Fig. 10: the motion D's logit for the pair (first, last frame) as the Δt fed to it varies."""
     from matplotlib.figure import Figure
@@ -992,7 +1025,8 @@ def write_report(inp: Inputs, out: Path) -> None:
             path.write_text(render(table), encoding="utf-8")
             written.append(path)
     figures = []
-    for name, make in (("training_curves.png", training_curves), ("fig10_motion_d.png", motion_d_figure)):
+    for name, make in (("training_curves.png", training_curves), ("fvd_curve.png", fvd_curve_figure),
+                       ("fig10_motion_d.png", motion_d_figure)):
         if (text := make(inp, figures_dir / name)) is not None:
             figures.append((name, text))
             written.append(figures_dir / name)

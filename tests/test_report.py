@@ -252,3 +252,15 @@ def test_malformed_input_fails_naming_the_file(root: Path, capsys: pytest.Captur
     (root / name).write_text(content)
     assert report.main(ARGS) == 1
     assert expected in capsys.readouterr().err
+
+
+def test_fvd_curve_figure_from_snapshots(root: Path) -> None:
+    points = [{"step": s, "checkpoint": f"runs/synth/snapshots/G_ema_step{s:07d}.pt",
+               "metrics": {"fvd_probe": metric("fvd", "probe", [f, f + 1.0])}} for s, f in ((50, 900.0), (100, 700.0))]
+    write(root / "metrics/synth/curve.json", {**header("synth"), "points": points, "protocol": {}})
+    assert report.main(ARGS) == 0
+    index = (root / "reports/index.md").read_text()
+    assert (root / "reports/figures/fvd_curve.png").is_file() and "fvd_curve.png" in index
+    assert "FVD over training iterations" in index and "not comparable" in index
+    write(root / "metrics/synth/curve.json", {**header("synth"), "points": [{"step": 50, "metrics": {}}]})
+    assert report.main(ARGS) == 1  # malformed: no fvd key

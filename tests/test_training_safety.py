@@ -85,3 +85,16 @@ def test_image_baseline_trains_with_the_image_discriminator_only(tmp_path):
         if name.startswith("motion."):
             assert torch.equal(value, before[name]), name
     assert any(not torch.equal(v, before[k]) for k, v in state["D"].items() if k.startswith("image."))
+
+
+def test_snapshots_hold_the_ema_generator_for_the_fvd_curve(tmp_path):
+    from digan.generate import load_generator
+
+    cfg = tiny_config(tmp_path / "data" / "clips", steps=6, snapshot_every=3)
+    out = tmp_path / "run"
+    run_train(write_config(tmp_path, cfg), out)
+    snapshots = sorted((out / "snapshots").glob("*.pt"))
+    assert [p.name for p in snapshots] == ["G_ema_step0000003.pt", "G_ema_step0000006.pt"]
+    final = load_state(out)["G_ema"]
+    assert all(torch.equal(v, final[k]) for k, v in load_generator(snapshots[1]).state_dict().items())
+    assert not all(torch.equal(v, final[k]) for k, v in load_generator(snapshots[0]).state_dict().items())

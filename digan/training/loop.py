@@ -33,7 +33,7 @@ from digan.training.timesteps import sample_fake_times
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
 # Settings that may change between a checkpoint and its resumption without changing the maths.
-RESUMABLE_CHANGES = {"steps", "checkpoint_every", "sample_every", "log_every", "num_threads"}
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "sample_every", "snapshot_every", "log_every", "num_threads"}
 
 
 class NonFiniteLossError(RuntimeError):
