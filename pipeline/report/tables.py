@@ -1,0 +1,265 @@
+"""The paper's Tables 1-8, each built from the measured metrics files and the reference numbers."""
+from __future__ import annotations
+
+from typing import Callable
+
+from pipeline.report.inputs import (
+    Doc, Inputs, NOT_APPLICABLE, NOT_RECOVERED, PREDICTION_METHODS, REFERENCE_SETTINGS, RefRow, ReportError,
+    SCENARIOS, SETTING_SPLITS, SPEED_VARIANTS, TABLE3_BASELINES, VALUE_KINDS, pointer,
+)
+from pipeline.report.cells import (
+    Cell, Context, Table, raw_number, dataset_cell, finish, flag, fmt_pm, integer, label, load, metric_cell,
+    missing, number, reference_cell, sourced_text,
+)
+
+
+def table1(inp: Inputs) -> Table:
+    ctx = Context(inp.profile)
+    ours = sorted(_table1_ours(inp, ctx, name) for name in inp.members(1))
+    refs: dict[str, list[RefRow]] = {}
+    for row in inp.reference:
+        if row.table == "1":
+            refs.setdefault(row.setting, []).append(row)
+    rows, placed = [], set()
+    for i, (group, _, cells) in enumerate(ours):
+        rows.append(cells)
+        setting = REFERENCE_SETTINGS.get(group)
+        if setting in refs and setting not in placed and (i + 1 == len(ours) or ours[i + 1][0] != group):
+            rows += _paper_rows(inp, refs[setting])
+            placed.add(setting)
+    for setting, group in refs.items():
+        if setting not in placed:
+            rows += _paper_rows(inp, group)
+    extra = [f"Rows marked (paper) come from {inp.reference_path.as_posix()} (I3D FVD, C3D IS, UCF-101 only); "
+             "each sits below our run on the same training data. The paper's KVD and its TaiChi, Sky and "
+             "Kinetics-food numbers are not recovered."]
+    return finish(ctx, 1, "Main results: IS, FVD and KVD (mean ± std over runs)",
+                  ["method", "dataset", "split", "IS", "FVD", "KVD"], rows, extra)
+
+
+def _table1_ours(inp: Inputs, ctx: Context, name: str) -> tuple[tuple[str, str], str, list[Cell]]:
+    doc = load(inp, ctx, name, "quality.json")
+    head = [label(f"DIGAN (ours) [{name}]"), dataset_cell(inp, name, doc)]
+    if doc is None:
+        return (inp.experiments[name].dataset or "", ""), name, head + [missing()] * 4
+    split = doc.get("config", "data", "split", kind="str")
+    cells = head + [sourced_text(doc, split, "config", "data", "split")]
+    cells += [metric_cell(ctx, doc, ("metrics",), m) for m in ("is", "fvd", "kvd")]
+    return (doc.data["dataset"], split), name, cells
+
+
+def _paper_rows(inp: Inputs, rows: list[RefRow]) -> list[list[Cell]]:
+    """One row per method of one reference setting, in the reference file's order."""
+    methods = list(dict.fromkeys(r.method for r in rows))
+    out = []
+    for method in methods:
+        mine = {r.metric: r for r in rows if r.method == method}
+        first = next(iter(mine.values()))
+        split = SETTING_SPLITS.get(first.setting)
+        out.append([label(f"{method} (paper)"), Cell(first.setting, "text", source=inp.ref_src(first)),
+                    Cell(split, "text") if split else missing(NOT_APPLICABLE),
+                    *[reference_cell(inp, mine[m]) if m in mine else missing(NOT_RECOVERED)
+                      for m in ("IS", "FVD", "KVD")]])
+    return out
+
+
+def table2(inp: Inputs) -> Table:
+    ctx = Context(inp.profile)
+    rows, extra = [], []
+    for name in inp.members(2):
+        doc = load(inp, ctx, name, "time.json")
+        rows.append([label(name), dataset_cell(inp, name, doc),
+                     *[metric_cell(ctx, doc, ("scenarios", s, "metrics"), "fvd") for s in SCENARIOS]])
+        extra += [_times_line(doc, s) for s in SCENARIOS if doc is not None and doc.has("scenarios", s)]
+    return finish(ctx, 2, "Time interpolation and extrapolation: FVD of frames at the given times",
+                  ["experiment", "dataset", "standard", "interpolation", "extrapolation"], rows, extra)
+
+
+def _times_line(doc: Doc, scenario: str) -> str:
+    times = doc.get("scenarios", scenario, "times", kind="list")
+    if not times or not all(VALUE_KINDS["number"](t) for t in times):
+        raise ReportError(f"{doc.path}: {pointer(('scenarios', scenario, 'times'))} must be a list of numbers")
+    return (f"{doc.data['experiment']} {scenario}: {len(times)} frames at t = {min(times):g} … {max(times):g} "
+            f"({doc.src('scenarios', scenario, 'times')}).")
+
+
+def table3(inp: Inputs) -> Table:
+    ctx = Context(inp.profile)
+    rows, extra = [], []
+    for name in inp.members(3):
+        doc = load(inp, ctx, name, "speed.json")
+        rows += [_speed_row(doc, name, v) for v in SPEED_VARIANTS]
+        if doc is not None:
+            extra.append(_speed_line(doc))
+    for method in TABLE3_BASELINES:
+        found = [r for r in inp.reference if r.table == "3" and r.method == method]
+        value = reference_cell(inp, found[0]) if found else missing(NOT_RECOVERED)
+        rows.append([label(f"{method} (paper)"), Cell("paper's machine", "text"), value,
+                     missing(NOT_APPLICABLE), missing(NOT_APPLICABLE)])
+    extra.append("Paper rows: the paper's Table 3 times (Titan XP GPU) are not recovered; "
+                 f"only rows present in {inp.reference_path.as_posix()} are printed.")
+    return finish(ctx, 3, "Generation time per video (seconds)",
+                  ["method", "setting", "seconds per video", "batch size", "repeats"], rows, extra)
+
+
+def _speed_row(doc: Doc | None, name: str, variant: str) -> list[Cell]:
+    head = [label(f"DIGAN (ours) [{name}]"), label(SPEED_VARIANTS[variant])]
+    if doc is None or not doc.has("variants", variant):
+        return head + [missing()] * 3
+    where = ("variants", variant)
+    return head + [number(doc, *where, "seconds_per_video"), integer(doc, *where, "batch_size"),
+                   integer(doc, *where, "repeats")]
+
+
+def _speed_line(doc: Doc) -> str:
+    res, frames = doc.get("resolution", kind="int"), doc.get("frames", kind="int")
+    ratio = doc.get("matmul_roofline_ratio")
+    if ratio is not None and not VALUE_KINDS["number"](ratio):
+        raise ReportError(f"{doc.path}: /matmul_roofline_ratio should be a number or null, got {ratio!r}")
+    roof = "not measured" if ratio is None else f"{ratio:.2f}"
+    return (f"{doc.data['experiment']}: {frames} frames of {res}×{res} on {doc.get('device', kind='str')}, "
+            f"{doc.get('threads')} threads; generator FLOP/s ÷ dense-matmul FLOP/s = {roof} ({doc.path}).")
+
+
+def table4(inp: Inputs) -> Table:
+    ctx = Context(inp.profile)
+    rows, extra = [], []
+    for name in inp.members(4):
+        fvd, recon = load(inp, ctx, name, "space.json"), load(inp, ctx, name, "space_recon.json")
+        scales = _scales(fvd) | _scales(recon)
+        rows += [_space_row(ctx, name, s, fvd, recon) for s in sorted(scales, key=int)]
+        if recon is not None and recon.has("base_psnr"):
+            rows.append(_base_row(name, recon))
+        if fvd is not None:
+            extra.append(f"{name}: base resolution {fvd.get('base_resolution', kind='int')} ({fvd.path}).")
+        if recon is not None:
+            extra.append(f"{name}: {recon.get('projection_steps')} projection steps ({recon.path}).")
+    return finish(ctx, 4, "Space interpolation (upsampling): DIGAN's INR vs bicubic",
+                  ["experiment", "scale", "resolution", "FVD INR", "FVD bicubic", "PSNR INR", "PSNR bicubic",
+                   "SSIM INR", "SSIM bicubic", "clips (PSNR/SSIM)"], rows, extra)
+
+
+def _scales(doc: Doc | None) -> set[str]:
+    if doc is None:
+        return set()
+    scales = doc.get("scales", kind="dict")
+    if not all(k.isdigit() for k in scales):
+        raise ReportError(f"{doc.path}: /scales keys must be integers, got {sorted(scales)}")
+    return set(scales)
+
+
+def _space_row(ctx: Context, name: str, scale: str, fvd: Doc | None, recon: Doc | None) -> list[Cell]:
+    has_fvd = fvd is not None and fvd.has("scales", scale)
+    has_recon = recon is not None and recon.has("scales", scale)
+    source = fvd if has_fvd else recon
+    cells = [label(name), label(f"×{scale}"), integer(source, "scales", scale, "resolution")]
+    cells += [metric_cell(ctx, fvd if has_fvd else None, ("scales", scale, m), "fvd") for m in ("inr", "bicubic")]
+    for measure in ("psnr", "ssim"):
+        cells += [number(recon, "scales", scale, measure, m) if has_recon else missing() for m in ("inr", "bicubic")]
+    cells.append(integer(recon, "scales", scale, "clips") if has_recon else missing())
+    return cells
+
+
+def _base_row(name: str, recon: Doc) -> list[Cell]:
+    """The projection's own PSNR at the training resolution: the ceiling the upsampled PSNR starts from."""
+    na = missing(NOT_APPLICABLE)
+    return [label(name), label("×1 (projection fit)"), na, na, na, number(recon, "base_psnr"), na, na, na, na]
+
+
+def table5(inp: Inputs) -> Table:
+    ctx = Context(inp.profile)
+    rows = []
+    for name in inp.members(5):
+        doc = load(inp, ctx, name, "quality.json")
+        if doc is None:
+            rows.append([label(name), dataset_cell(inp, name, doc)] + [missing()] * 5)
+            continue
+        gen = ("config", "generator")
+        rows.append([label(name), dataset_cell(inp, name, doc), number(doc, *gen, "sigma_t", show=lambda v: f"{v:g}"),
+                     flag(doc, *gen, "motion_latent"), flag(doc, *gen, "motion_mlp"),
+                     metric_cell(ctx, doc, ("metrics",), "fvd"), metric_cell(ctx, doc, ("metrics",), "kvd")])
+    extra = ["σt, z_M and f_M are read from each run's measured config (quality.json /config/generator)."]
+    return finish(ctx, 5, "Ablation of the motion components: time frequency σt, motion vector z_M, MLP f_M",
+                  ["experiment", "dataset", "σt", "z_M", "f_M", "FVD", "KVD"], rows, extra)
+
+
+def table6(inp: Inputs) -> Table:
+    ctx = Context(inp.profile)
+    rows, extra = [], []
+    for name in inp.members(6):
+        doc = load(inp, ctx, name, "prediction.json")
+        rows.append(_prediction_row(doc, name))
+        if doc is not None:
+            extra.append(f"{name}: split {doc.get('split')}, SSIM per clip over the predicted frames ({doc.path}).")
+            for text in doc.get("notes", kind="list") if doc.has("notes") else []:
+                ctx.note(f"{doc.path}: {text}")
+    rows.sort(key=lambda r: (r[1].text != PREDICTION_METHODS["digan_projection"], r[1].kind == "missing", r[0].text))
+    extra.append("The paper's image baseline is StyleGAN2; ours is the INR-GAN image generator "
+                 "(generator.motion = false).")
+    return finish(ctx, 6, "Intermediate frame prediction: SSIM of DIGAN vs image-GAN latent interpolation",
+                  ["experiment", "method", "SSIM", "clips", "given frames", "predicted frames",
+                   "projection steps"], rows, extra)
+
+
+def _prediction_row(doc: Doc | None, name: str) -> list[Cell]:
+    if doc is None:
+        return [label(name)] + [missing()] * 6
+    method = doc.get("method", kind="str")
+    if method not in PREDICTION_METHODS:
+        raise ReportError(f"{doc.path}: /method {method!r} is not one of {sorted(PREDICTION_METHODS)}")
+    ssim = Cell(fmt_pm(doc.get("ssim", "mean", kind="number"), doc.get("ssim", "std", kind="number")), "number",
+                raw_number(doc.get("ssim", "mean")), raw_number(doc.get("ssim", "std")), doc.src("ssim", "mean"),
+                doc.src("ssim", "std"))
+    return [label(name), sourced_text(doc, PREDICTION_METHODS[method], "method"), ssim, integer(doc, "clips"),
+            _frames_cell(doc, "given_frames"), _frames_cell(doc, "predicted_frames"),
+            integer(doc, "projection_steps")]
+
+
+def _frames_cell(doc: Doc, key: str) -> Cell:
+    frames = doc.get(key)
+    text = ", ".join(str(f) for f in frames) if isinstance(frames, list) else str(frames)
+    return sourced_text(doc, text, key)
+
+
+def table7(inp: Inputs) -> Table:
+    ctx = Context(inp.profile)
+    rows = []
+    for name in inp.members(7):
+        doc = load(inp, ctx, name, "quality.json")
+        content = flag(doc, "config", "generator", "content_latent") if doc is not None else missing()
+        rows.append([label(name), dataset_cell(inp, name, doc), content,
+                     metric_cell(ctx, doc, ("metrics",), "fvd"), metric_cell(ctx, doc, ("metrics",), "kvd")])
+    rows.sort(key=lambda r: (r[1].text, r[0].text))
+    extra = ["Content vector ✓: motion parameters G_M(z_I, z_M); ✗: G_M(z_M) only (quality.json "
+             "/config/generator/content_latent)."]
+    return finish(ctx, 7, "Effect of the content vector on motion generation",
+                  ["experiment", "dataset", "content vector", "FVD", "KVD"], rows, extra)
+
+
+def table8(inp: Inputs) -> Table:
+    ctx = Context(inp.profile)
+    rows = []
+    for name in inp.members(8):
+        doc = load(inp, ctx, name, "quality.json")
+        rows.append([label(f"DIGAN (ours) [{name}]"), dataset_cell(inp, name, doc), _conditioning(doc),
+                     metric_cell(ctx, doc, ("metrics",), "is"), metric_cell(ctx, doc, ("metrics",), "fvd")])
+    for row in (r for r in inp.reference if r.table == "8"):
+        cells = {"IS": missing(NOT_RECOVERED), "FVD": missing(NOT_RECOVERED), row.metric: reference_cell(inp, row)}
+        rows.append([label(f"{row.method} (paper)"), Cell(row.setting, "text", source=inp.ref_src(row)),
+                     Cell("class-conditional", "text"), cells["IS"], cells["FVD"]])
+    extra = ["Conditioning is read from quality.json /config/generator/num_classes (> 0: class-conditional)."]
+    return finish(ctx, 8, "Class-conditional vs unconditional generation", ["method", "dataset", "conditioning",
+                                                                            "IS", "FVD"], rows, extra)
+
+
+def _conditioning(doc: Doc | None) -> Cell:
+    if doc is None:
+        return missing()
+    classes = doc.get("config", "generator", "num_classes", kind="int")
+    text = f"class-conditional ({classes} classes)" if classes > 0 else "unconditional"
+    return sourced_text(doc, text, "config", "generator", "num_classes")
+
+
+TABLES: tuple[Callable[[Inputs], Table], ...] = (table1, table2, table3, table4, table5, table6, table7, table8)
+
+
