@@ -197,6 +197,22 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), yaml.safe_load(raw)
 
 
+def set_nested(data: dict[str, Any], keys: list[str], value: Any, what: str) -> None:
+    """``data[k0][k1]... = value``, creating sections on the way; ``what`` names the setting in errors."""
+    node = data
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{what}: {k} is not a section")
+    node[keys[-1]] = value
+
+
+def apply_override(data: dict[str, Any], text: str) -> None:
+    """Apply one ``a.b=value`` override to a nested mapping in place."""
+    keys, value = parse_override(text)
+    set_nested(data, keys, value, f"override {text!r}")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML file (missing keys take the paper defaults), apply overrides, validate."""
     data: dict[str, Any] = {}
@@ -204,13 +220,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         loaded = yaml.safe_load(Path(path).read_text())
         data = loaded or {}
     for text in overrides:
-        keys, value = parse_override(text)
-        node = data
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {text!r}: {k} is not a section")
-        node[keys[-1]] = value
+        apply_override(data, text)
     return validate(_build(Config, data, ""))
 
 

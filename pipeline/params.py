@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from digan.config import Config, ConfigError, config_from_dict, parse_override
+from digan.config import Config, ConfigError, apply_override, config_from_dict, set_nested
 from digan.data.sources import DATASETS, load_sources
 
 PROFILES = ("default", "paper")
@@ -202,14 +202,9 @@ def experiment_config(params: Params, name: str) -> Config:
     data["data"] = {**data.get("data", {}), "path": str(clip_store_path(exp.clips, exp.store))}
     data.setdefault("generator", {})["sigma_t"] = params.sigma_t if exp.sigma_t is None else exp.sigma_t
     for key, value in exp.set.items():
-        keys, _ = parse_override(f"{key}=0")
-        node = data
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-            _check(isinstance(node, dict), f"experiments.{name}.set.{key}", f"{k} is not a section")
-        _check(keys != ["generator", "sigma_t"], f"experiments.{name}.set.{key}",
+        _check(key != "generator.sigma_t", f"experiments.{name}.set.{key}",
                "set σt with the experiment's sigma_t and sigma_t_param keys, so DVC knows what it depends on")
-        node[keys[-1]] = value
+        set_nested(data, key.split("."), value, f"experiments.{name}.set.{key}")
     try:
         return config_from_dict(data)
     except ConfigError as e:
@@ -306,11 +301,7 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | tuple[s
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     for text in overrides:
-        keys, value = parse_override(text)
-        node = data
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+        apply_override(data, text)
     _require_dvc_keys(data)
     return validate(_build(Params, data, ""), check_profile_file=check_profile_file)
 
