@@ -39,6 +39,7 @@ class GeneratorConfig:
     extra_conv_from: int = 128  # one extra FMM layer in blocks at >= this resolution
     motion_latent: bool = True  # Table 5: z_M on/off
     motion_mlp: bool = True  # Table 5: f_M on/off
+    motion_mlp_bias: bool = True  # f_M biases as the official code; false: the paper's "no bias" (linear in t)
     content_latent: bool = True  # Table 7: motion generator conditioned on z_I
     num_classes: int = 0  # Table 8: class-conditional when > 0
     motion: bool = True  # False: INR-GAN image generator (Table 6 baseline), trained with the image D only
@@ -52,6 +53,9 @@ class DiscriminatorConfig:
     channel_max: int = 512
     mbstd_group: int = 4
     mbstd_channels: int = 1
+    # Class-label mapping of the conditional D: StyleGAN2's MappingNetwork default of 8 layers, which
+    # the official D keeps (its mapping_kwargs are empty, src/training/networks.py ImageDiscriminator).
+    mapping_layers: int = 8
 
 
 @dataclass
@@ -165,6 +169,7 @@ def validate(cfg: Config) -> Config:
            "motion_latent and content_latent cannot both be off: the motion generator needs an input")
     _check(g.num_classes >= 0, "generator.num_classes", "must be >= 0")
     _check(d.mbstd_group >= 1, "discriminator.mbstd_group", "must be >= 1")
+    _check(d.mapping_layers >= 1, "discriminator.mapping_layers", "must be >= 1")
     _check(d.channel_base > 0 and d.channel_max > 0, "discriminator.channel_base", "must be positive")
     _check(t.batch_size >= 1, "train.batch_size", "must be >= 1")
     _check(t.batch_size % d.mbstd_group == 0 or t.batch_size < d.mbstd_group, "train.batch_size",

@@ -1,4 +1,4 @@
-"""Generator claims of §3.2 and Appendix A.1: f_M has no bias, σt scales only the temporal term,
+"""Generator claims of §3.2 and Appendix A.1: f_M in the official form (biases a switch), σt scales only the temporal term,
 z_M / content switches, and generation at any time, resolution and spatial window."""
 import dataclasses
 
@@ -20,14 +20,48 @@ def latents(cfg, batch=2, seed=1):
     return torch.randn(batch, cfg.z_dim, generator=g), torch.randn(batch, cfg.motion_z_dim, generator=g)
 
 
-def test_motion_mlp_has_no_bias_and_maps_zero_to_zero(tiny_generator_config):
+def test_motion_mlp_is_the_official_form(tiny_generator_config):
+    """f_M(x) = FC2(lrelu_0.2(FC1(leaky_relu_0.01(x)))·√2), biases initialised to 0 (official CoordFuser)."""
     G = make(tiny_generator_config)
     mlps = [m for m in G.modules() if isinstance(m, MotionMLP)]
     assert len(mlps) == 3  # one per coordinate embedding: 8², 16², 32²
     for mlp in mlps:
-        assert all(not name.endswith("bias") or p is None for name, p in mlp.named_parameters())
-        assert all(layer.bias is None for layer in (mlp.fc1, mlp.fc2))
-        assert torch.equal(mlp(torch.zeros(3, mlp.fc1.weight.shape[1])), torch.zeros(3, mlp.fc1.weight.shape[1]))
+        assert torch.equal(mlp.fc1.bias, torch.zeros_like(mlp.fc1.bias))
+        assert torch.equal(mlp.fc2.bias, torch.zeros_like(mlp.fc2.bias))
+    mlp = mlps[0]
+    n = mlp.fc1.weight.shape[1]
+    with torch.no_grad():
+        for layer in (mlp.fc1, mlp.fc2):
+            layer.bias.normal_()
+        x = torch.randn(5, n) * 3
+        h = torch.nn.functional.leaky_relu(x, 0.01) @ (mlp.fc1.weight / n ** 0.5).T + mlp.fc1.bias
+        h = torch.nn.functional.leaky_relu(h, 0.2) * 2 ** 0.5
+        expected = h @ (mlp.fc2.weight / n ** 0.5).T + mlp.fc2.bias
+        assert torch.allclose(mlp(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_temporal_term_is_linear_in_t_only_without_motion_mlp_bias(tiny_generator_config, bias):
+    """Without biases f_M is positively homogeneous: f_M(σt·w_t·2t) = 2·f_M(σt·w_t·t) for t ≥ 0."""
+    G = make(tiny_generator_config, motion_mlp_bias=bias)
+    z, zm = latents(tiny_generator_config)
+    embedding = G.blocks[0].embedding
+    if bias:
+        assert embedding.motion_mlp.fc1.bias is not None
+        with torch.no_grad():
+            for layer in (embedding.motion_mlp.fc1, embedding.motion_mlp.fc2):
+                layer.bias.normal_()
+    else:
+        assert embedding.motion_mlp.fc1.bias is None and embedding.motion_mlp.fc2.bias is None
+    t = torch.tensor([[0.2, 0.5, 0.9]]).expand(2, -1)
+    with torch.no_grad():
+        w = G.mapping(z)
+        one, two = embedding.temporal_term(w, zm, t), embedding.temporal_term(w, zm, 2 * t)
+    gap = (two - 2 * one).abs().max().item()
+    if bias:
+        assert gap > 1e-2 * one.abs().max().item()
+    else:
+        assert gap <= 1e-6 * one.abs().max().item()
 
 
 def test_sigma_t_changes_only_the_temporal_term(tiny_generator_config):
@@ -37,7 +71,7 @@ def test_sigma_t_changes_only_the_temporal_term(tiny_generator_config):
     b.load_state_dict(a.state_dict())  # same weights, different σt
     with torch.no_grad():
         t = torch.tensor([0.0, 0.3, 0.9])
-        # At t = 0 the temporal term vanishes (f_M has no bias): σt has no effect.
+        # At t = 0 the argument σt·w_t·t of f_M is 0 whatever σt is.
         assert torch.equal(a(z, zm, t[:1]), b(z, zm, t[:1]))
         # σt enters only as the product σt·t: σt = 1 at t equals σt = 0.25 at 4t.
         assert torch.allclose(b(z, zm, t), a(z, zm, 4 * t), atol=1e-5)

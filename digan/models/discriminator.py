@@ -64,7 +64,8 @@ class Discriminator(nn.Module):
         if num_classes > 0:
             self.embed = FullyConnected(num_classes, cmap_dim)
             self.cmap_mapping = nn.Sequential(*[FullyConnected(cmap_dim, cmap_dim, activation=True,
-                                                               lr_multiplier=0.01) for _ in range(2)])
+                                                               lr_multiplier=0.01)
+                                                for _ in range(cfg.mapping_layers)])
         self.epilogue = DiscriminatorEpilogue(channels[4], cmap_dim, cfg.mbstd_group, cfg.mbstd_channels)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -85,6 +86,23 @@ def motion_input(frame1: Tensor, frame2: Tensor, delta_t: Tensor) -> Tensor:
     n, _, h, w = frame1.shape
     plane = delta_t.to(frame1.dtype).view(n, 1, 1, 1).expand(n, 1, h, w)
     return torch.cat([frame1, frame2, plane], dim=1)
+
+
+def image_batch_order(num_videos: int, group_size: int) -> Tensor:
+    """Order of the 2N frames ``[v0f0, v0f1, v1f0, …]`` (video-major) in the image D's batch.
+
+    The minibatch-std layer groups consecutive samples (so a DDP rank's slice holds whole groups).
+    Frames are therefore arranged frame-major inside each block of ``group_size`` videos —
+    ``[v0f0, v1f0, v2f0, v3f0, v0f1, …, v3f1]`` — so every group holds one frame of each of
+    ``group_size`` different videos, as the official strided grouping over ``(b t)`` does
+    (``src/training/networks.py``, MinibatchStdLayer): the statistic measures variation across
+    samples, not within a video. With fewer videos than ``group_size`` one group spans the batch.
+    """
+    block = max(1, min(group_size, num_videos))
+    if num_videos % block:
+        raise ValueError(f"{num_videos} videos are not a multiple of the minibatch-std group size {block}")
+    index = torch.arange(2 * num_videos).view(num_videos // block, block, 2)
+    return index.transpose(1, 2).reshape(-1)
 
 
 class VideoDiscriminators(nn.Module):

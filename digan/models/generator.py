@@ -65,7 +65,8 @@ class Generator(nn.Module):
             return CoordinateEmbedding(cfg.w_dim, cfg.motion_z_dim, cfg.embedding_size,
                                        sigma_xy=cfg.sigma_xy, sigma_t=cfg.sigma_t,
                                        motion_latent=cfg.motion_latent, content_latent=cfg.content_latent,
-                                       motion_mlp=cfg.motion_mlp, motion=cfg.motion)
+                                       motion_mlp=cfg.motion_mlp, motion_mlp_bias=cfg.motion_mlp_bias,
+                                       motion=cfg.motion)
 
         blocks = []
         for r in levels:

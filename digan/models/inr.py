@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from digan.models.ops import LRELU_GAIN, LRELU_SLOPE, FullyConnected, lrelu
+from digan.models.ops import LRELU_GAIN, LRELU_SLOPE, FullyConnected
 
 
 def upsample_nearest(x: Tensor, frames: int, side: int) -> Tensor:
@@ -39,19 +40,25 @@ def coordinate_grid(resolution: int, spatial_range: tuple[float, float] = (0.0, 
 
 
 class MotionMLP(nn.Module):
-    """f_M: 2-layer leaky-ReLU MLP without bias (Appendix A.1).
+    """f_M of the first layer's temporal term f_M(σt·w_t·t) (paper §3.2, Appendix A.1).
 
-    Without bias f_M(0) = 0, so the frame at t = 0 is determined by the content parameters alone.
-    As in the official code, a leaky ReLU is applied to σt·w_t·t before the first layer.
+    The official code (``src/training/layers.py``, CoordFuser's motion branch) applies torch's
+    default leaky ReLU (slope 0.01, no gain) to σt·w_t·t, then a fully connected layer with
+    StyleGAN2's leaky ReLU (slope 0.2, gain √2) and a linear one, both with biases initialised to 0.
+    That is the default. ``bias=False`` follows the paper's wording ("no bias"): every piece is then
+    positively homogeneous, so f_M(σt·w_t·t) = t·f_M(σt·w_t) for t ≥ 0 and the temporal term is
+    linear in t — f_M can no longer bend a trajectory over time.
     """
 
-    def __init__(self, features: int) -> None:
+    PRE_ACTIVATION_SLOPE = 0.01  # torch's F.leaky_relu default, as the official code
+
+    def __init__(self, features: int, bias: bool = True) -> None:
         super().__init__()
-        self.fc1 = FullyConnected(features, features, bias=False, activation=True)
-        self.fc2 = FullyConnected(features, features, bias=False)
+        self.fc1 = FullyConnected(features, features, bias=bias, activation=True)
+        self.fc2 = FullyConnected(features, features, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.fc1(lrelu(x)))
+        return self.fc2(self.fc1(F.leaky_relu(x, self.PRE_ACTIVATION_SLOPE)))
 
 
 class CoordinateEmbedding(nn.Module):
@@ -64,7 +71,8 @@ class CoordinateEmbedding(nn.Module):
     """
 
     def __init__(self, w_dim: int, motion_z_dim: int, size: int, *, sigma_xy: float, sigma_t: float,
-                 motion_latent: bool, content_latent: bool, motion_mlp: bool, motion: bool = True) -> None:
+                 motion_latent: bool, content_latent: bool, motion_mlp: bool, motion_mlp_bias: bool = True,
+                 motion: bool = True) -> None:
         super().__init__()
         self.size = size
         self.sigma_xy = sigma_xy
@@ -74,7 +82,7 @@ class CoordinateEmbedding(nn.Module):
         self.spatial_affine = FullyConnected(w_dim, 3 * size)  # wx, wy, b
         motion_in = (w_dim if content_latent else 0) + (motion_z_dim if motion_latent else 0)
         self.motion_affine = FullyConnected(motion_in, size) if motion else None  # G_M
-        self.motion_mlp = MotionMLP(size) if motion and motion_mlp else None
+        self.motion_mlp = MotionMLP(size, motion_mlp_bias) if motion and motion_mlp else None
 
     @property
     def channels(self) -> int:

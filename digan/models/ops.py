@@ -38,11 +38,8 @@ class FullyConnected(nn.Module):
         self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
-        w = self.weight * self.weight_gain
-        if self.bias is None:
-            x = x.matmul(w.t())
-        else:
-            x = torch.addmm(self.bias * self.bias_gain, x, w.t())
+        bias = None if self.bias is None else self.bias * self.bias_gain
+        x = F.linear(x, self.weight * self.weight_gain, bias)
         return lrelu(x) if self.activation else x
 
 

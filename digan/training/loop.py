@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from digan.config import Config, config_from_dict
 from digan.data.clip_store import ClipStore
 from digan.data.datasets import FramePairLoader, RealBatch, rank_slice
-from digan.models.discriminator import VideoDiscriminators, motion_input
+from digan.models.discriminator import VideoDiscriminators, image_batch_order, motion_input
 from digan.models.generator import Generator
 from digan.training.augment import augment_videos, sample_augment_params
 from digan.training.checkpoint import load_checkpoint, save_atomic
@@ -44,12 +44,10 @@ class TrainingInterrupted(RuntimeError):
     """SIGTERM/SIGINT arrived; a checkpoint of the last completed step was written."""
 
 
-def r1_penalty(discriminator: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
-    """R1 = ‖∇ₓ D(x)‖² per sample (Mescheder et al., 2018), with the logits it came from."""
-    x = x.detach().requires_grad_(True)
-    logits = discriminator(x)
-    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-    return grad.square().flatten(1).sum(dim=1), logits
+def r1_penalty(logits: Tensor, inputs: Tensor) -> Tensor:
+    """R1 = ‖∇ D(x)‖² per sample of ``inputs`` (Mescheder et al., 2018), differentiable in D."""
+    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return grad.square().flatten(1).sum(dim=1)
 
 
 @dataclass
@@ -130,24 +128,34 @@ class Trainer:
     def _discriminate(self, frames: Tensor, delta_t: Tensor, labels: Tensor | None,
                       requires_input_grad: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
         """Image-D and motion-D logits of augmented frame pairs (motion logits None without the
-        motion D); with ``requires_input_grad`` also the R1 penalty w.r.t. the (augmented) inputs."""
-        params = sample_augment_params(self.cfg.train.batch_size, frames.shape[-1], self.aug_gen)
+        motion D); with ``requires_input_grad`` also the R1 penalty per video.
+
+        R1 follows the official loss (``src/training/loss.py``, where DiffAug runs inside D's
+        forward): the motion D's gradient is taken w.r.t. its *un-augmented* 7-channel input
+        (frames and Δt plane, through the augmentation), the image D's w.r.t. the augmented frames.
+        """
+        n, _, c, h, w = frames.shape
+        params = sample_augment_params(self.cfg.train.batch_size, w, self.aug_gen)
         params = params.slice(rank_slice(self.cfg.train.batch_size, self.rank, self.world_size))
-        frames = augment_videos(frames, params, self.cfg.train.diffaug)
-        n = frames.shape[0]
-        images = frames.reshape(n * 2, *frames.shape[2:])
-        pairs = motion_input(frames[:, 0], frames[:, 1], delta_t)
-        image_labels = labels.repeat_interleave(2) if labels is not None else None
-        use_motion = self.cfg.generator.motion  # the image INR-GAN baseline has no motion D
+        pairs = motion_input(frames[:, 0], frames[:, 1], delta_t)  # [n, 7, H, W], un-augmented
+        if requires_input_grad:
+            pairs = pairs.detach().requires_grad_(True)
+        augmented = augment_videos(pairs[:, :6].reshape(n, 2, c, h, w), params, self.cfg.train.diffaug)
+        order = image_batch_order(n, self.cfg.discriminator.mbstd_group).to(frames.device)
+        images = augmented.reshape(2 * n, c, h, w)[order]
+        image_labels = labels.repeat_interleave(2)[order] if labels is not None else None
+        logits_img = self.D.image(images, image_labels)
+        logits_mot = None
+        if self.cfg.generator.motion:  # the image INR-GAN baseline has no motion D
+            logits_mot = self.D.motion(torch.cat([augmented.reshape(n, 2 * c, h, w), pairs[:, 6:]], dim=1),
+                                       labels)
         if not requires_input_grad:
-            return (self.D.image(images, image_labels),
-                    self.D.motion(pairs, labels) if use_motion else None, None)
-        r1_img, logits_img = r1_penalty(lambda x: self.D.image(x, image_labels), images)
-        r1 = r1_img.view(n, 2).mean(dim=1)
-        if not use_motion:
-            return logits_img, None, r1
-        r1_mot, logits_mot = r1_penalty(lambda x: self.D.motion(x, labels), pairs)
-        return logits_img, logits_mot, r1 + r1_mot
+            return logits_img, logits_mot, None
+        # Mean of each video's two frame penalties (frame k of the batch belongs to video order[k] // 2).
+        r1 = frames.new_zeros(n).index_add(0, order // 2, r1_penalty(logits_img, images)) / 2
+        if logits_mot is not None:
+            r1 = r1 + r1_penalty(logits_mot, pairs)
+        return logits_img, logits_mot, r1
 
     # ---------------------------------------------------------------------------------- phases
     def _apply(self, module: nn.Module, opt: torch.optim.Optimizer, loss: Tensor, phase: str) -> float:
