@@ -49,6 +49,8 @@ class Context:
             raise FileNotFoundError(f"{self.checkpoint}: run train@{name} first")
         self.state = load_checkpoint(self.checkpoint)
         self.store = clip_store_path(self.exp.clips, self.exp.store)
+        self.real_store_name = self.exp.real_store or self.exp.store
+        self.real_store = clip_store_path(self.exp.clips, self.real_store_name)  # what the metrics compare with
         self.out = METRICS_ROOT / name
         self._G: Generator | None = None
 
@@ -61,6 +63,7 @@ class Context:
     def header(self) -> dict[str, Any]:
         return {"experiment": self.name, "profile": self.params.profile,
                 "dataset": f"{self.exp.clips}/{self.exp.store}", "label": self.exp.label,
+                "real_clips": f"{self.exp.clips}/{self.real_store_name}", "real_split": self.exp.real_split,
                 "tables": self.exp.tables, "checkpoint": str(self.checkpoint), "train_steps": int(self.state["step"])}
 
 
@@ -76,7 +79,8 @@ def _metrics(ctx: Context, metrics: str, *, runs: int, samples: int, t_range: tu
     """digan.metrics on the checkpoint: FVD/KVD with evaluate.backbone, IS with evaluate.is_backbone."""
     ev = ctx.params.evaluate
     wanted = [m.strip() for m in metrics.split(",") if m.strip()]
-    common = ["--checkpoint", str(checkpoint or ctx.checkpoint), "--real", str(ctx.store), "--real-split", ctx.exp.real_split,
+    common = ["--checkpoint", str(checkpoint or ctx.checkpoint), "--real", str(ctx.real_store),
+              "--real-split", ctx.exp.real_split,
               "--runs", str(runs), "--samples", str(samples), "--is-samples", str(ev.is_samples),
               "--frames", str(CLIP_FRAMES), "--seed", str(ev.seed), "--cache-dir", str(FEATURE_CACHE),
               "--t-range", str(t_range[0]), str(t_range[1])]
@@ -137,7 +141,7 @@ def _analysis_backbone(ctx: Context):
 
 
 def _space_stores(ctx: Context) -> dict[int, Path]:
-    return {scale: clip_store_path(ctx.exp.clips, ctx.exp.store, scale) for scale in ctx.exp.space_scales}
+    return {scale: clip_store_path(ctx.exp.clips, ctx.real_store_name, scale) for scale in ctx.exp.space_scales}
 
 
 def space(ctx: Context) -> dict[str, Any]:

@@ -109,7 +109,12 @@ class Experiment:
     sigma_t_param: str = "sigma_t"  # where σt comes from: the shared top-level key or this experiment's own
     sigma_t: float | None = None
     set: dict[str, Any] = field(default_factory=dict)  # model overrides, dotted keys (train.steps: 300)
-    real_split: str = "all"  # real clips the metrics compare with
+    # Real clips the metrics compare with: the store of this clip set ("": the training store) and its
+    # manifest split. The paper profile scores as the paper (App. A.2) and the official
+    # src/scripts/compute_fvd_kvd.py (train=False): UCF-101 and TaiChi all clips, Sky its test split,
+    # Kinetics-food its validation set; the default profile the synthetic test split.
+    real_store: str = ""
+    real_split: str = "all"
     space_scales: list[int] = field(default_factory=list)  # Table 4: upsampling factors (the clip set's scales)
     metrics: str = "fvd,kvd"  # quality metrics; add ",is" for IS
 
@@ -181,6 +186,13 @@ def _check(cond: bool, key: str, why: str) -> None:
 
 
 # --------------------------------------------------------------------------------------- validation
+def dataset_stores(dataset: str) -> list[str]:
+    """The clip stores preprocess@ builds for a real dataset (digan.data.preprocess.SPECS)."""
+    from digan.data.preprocess import SPECS  # lazy: only validation of real clip sets needs it
+
+    return list(SPECS[dataset].stores)
+
+
 def clip_store_path(clips: str, store: str, scale: int = 1) -> Path:
     """Where a clip store lives: data/clips/<clips>/<store>, and data/clips/<clips>/x<scale>/<store> for the
     same clips prepared at ``scale`` times the resolution."""
@@ -268,6 +280,15 @@ def _validate_experiment(params: Params, name: str, exp: Experiment) -> None:
     _check(exp.clips in known, f"{key}.clips", f"no clip set {exp.clips!r}; known: {sorted(known)}")
     if exp.clips in params.synthetic_sets:
         _check(exp.store == "clips", f"{key}.store", "a synthetic set has one store, 'clips'")
+        _check(exp.real_store in ("", "clips"), f"{key}.real_store", "a synthetic set has one store, 'clips'")
+    else:
+        stores = dataset_stores(params.clip_sets[exp.clips].dataset)
+        for field_name in ("store", "real_store"):
+            value = getattr(exp, field_name)
+            _check(value == "" and field_name == "real_store" or value in stores, f"{key}.{field_name}",
+                   f"dataset {params.clip_sets[exp.clips].dataset} has the stores {stores}, got {value!r}")
+    _check(exp.real_split in ("all", "train", "test", "validate"), f"{key}.real_split",
+           f"must be all, train, test or validate, got {exp.real_split!r}")
     for i, t in enumerate(exp.tables):
         _check(t in TABLES, f"{key}.tables[{i}]", f"tables are 1..8, got {t}")
     for i, a in enumerate(exp.analyses):

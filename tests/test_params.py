@@ -49,6 +49,22 @@ def test_both_profiles_validate(tmp_path):
     assert experiment_config(params, "ucf101_all").generator.resolution == 128
 
 
+def test_real_statistics_follow_the_paper_per_dataset(tmp_path):
+    """App. A.2 / official compute_fvd_kvd.py (train=False): Sky test, Kinetics-food validation, UCF/TaiChi all."""
+    from dvc.utils.hydra import compose_and_dump
+
+    paper = tmp_path / "paper.yaml"
+    compose_and_dump(paper, str(REPO / "conf"), None, "config", "", ["profile=paper"])
+    experiments = load_params(paper).experiments
+    real = {name: (e.real_store or e.store, e.real_split) for name, e in experiments.items()}
+    assert real["sky"] == ("test", "all") and experiments["sky"].store == "train"
+    assert real["kinetics_food"] == ("validate", "all") and experiments["kinetics_food"].store == "train"
+    assert real["ucf101_train"] == ("all", "all") and experiments["ucf101_train"].store == "train"
+    assert all(real[n] == ("all", "all") for n in experiments if n.startswith(("ucf101", "taichi")))
+    default = load_params(PARAMS).experiments  # the default profile: the synthetic test split
+    assert all((e.real_store or e.store, e.real_split) == ("clips", "test") for e in default.values())
+
+
 def test_shared_and_own_sigma_t():
     params = load_params(PARAMS, ["sigma_t=0.5"])
     assert experiment_config(params, "main").generator.sigma_t == 0.5
@@ -66,6 +82,8 @@ def test_shared_and_own_sigma_t():
     (lambda d: d["experiments"]["main"].update(sigma_t=0.5), "experiments.main.sigma_t"),
     (lambda d: d["experiments"]["main"].pop("set"), "experiments.main.set: required"),
     (lambda d: d["evaluate"].update(runs="ten"), "evaluate.runs: expected int"),
+    (lambda d: d["experiments"]["main"].update(real_store="test"), "experiments.main.real_store"),
+    (lambda d: d["experiments"]["main"].update(real_split="tset"), "experiments.main.real_split"),
     (lambda d: d["launcher"].update(kind="slurm", cluster_profile="no-such-cluster"), "launcher.cluster_profile"),
 ])
 def test_bad_params_name_the_key(tmp_path, edit, key):

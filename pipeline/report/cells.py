@@ -102,6 +102,7 @@ class Context:
     datasets: set[str] = field(default_factory=set)
     keys: set[str] = field(default_factory=set)
     samples: set[str] = field(default_factory=set)
+    reals: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
     def note(self, text: str) -> None:
@@ -111,6 +112,9 @@ class Context:
     def use(self, doc: Doc) -> None:
         self.profiles.add(doc.data["profile"])
         self.datasets.add(doc.data["dataset"])
+        real = doc.data.get("real_clips")
+        self.reals.add(f"{doc.data['experiment']}: {real}, split {doc.data.get('real_split')}" if real
+                       else f"{doc.data['experiment']}: not recorded in {doc.path}")
         if doc.data["profile"] != self.params_profile:
             self.note(f"{doc.path} was measured with profile {doc.data['profile']!r}; params names "
                       f"{self.params_profile!r}.")
@@ -131,6 +135,8 @@ class Context:
         lines = [f"Profile: {profile} (params.yaml: {self.params_profile}).",
                  f"Dataset(s): {', '.join(sorted(self.datasets)) or 'none measured'}."]
         lines.append(_backbone_line(self.keys))
+        if self.reals:
+            lines.append(f"Real clips compared with: {'; '.join(sorted(self.reals))}.")
         lines += [f"Samples: {s}." for s in sorted(self.samples)]
         return lines
 
