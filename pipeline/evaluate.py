@@ -61,7 +61,8 @@ class Context:
         return self._G
 
     def header(self) -> dict[str, Any]:
-        return {"experiment": self.name, "profile": self.params.profile,
+        pretrained = None if self.exp.pretrained is None else vars(self.exp.pretrained)
+        return {"experiment": self.name, "profile": self.params.profile, "pretrained": pretrained,
                 "dataset": f"{self.exp.clips}/{self.exp.store}", "label": self.exp.label,
                 "real_clips": f"{self.exp.clips}/{self.real_store_name}", "real_split": self.exp.real_split,
                 "tables": self.exp.tables, "checkpoint": str(self.checkpoint), "train_steps": int(self.state["step"])}

@@ -98,8 +98,17 @@ class Evaluate:
 
 
 @dataclass
+class Pretrained:
+    """A released checkpoint to evaluate instead of training: an official DIGAN snapshot
+    (``network-snapshot-*.pkl``, imported by digan.official) or a checkpoint of this project (``.pt``)."""
+
+    path: str = ""
+    sha256: str = ""  # pin it: the train stage refuses a file with another digest ("": print it, do not check)
+
+
+@dataclass
 class Experiment:
-    """One trained model and what is measured on it."""
+    """One trained model (or, with ``pretrained``, a released one) and what is measured on it."""
 
     clips: str = ""  # a synthetic_sets or clip_sets name
     store: str = "clips"  # the store inside data/clips/<clips>/ (real datasets: all, train, test, ...)
@@ -117,6 +126,7 @@ class Experiment:
     real_split: str = "all"
     space_scales: list[int] = field(default_factory=list)  # Table 4: upsampling factors (the clip set's scales)
     metrics: str = "fvd,kvd"  # quality metrics; add ",is" for IS
+    pretrained: Pretrained | None = None
 
 
 @dataclass
@@ -306,6 +316,15 @@ def _validate_experiment(params: Params, name: str, exp: Experiment) -> None:
                f"clip set {exp.clips} is not prepared at x{scale} (its scales: {prepared})")
     _check("space" not in exp.analyses or bool(exp.space_scales), f"{key}.space_scales",
            "the space analysis needs at least one upsampling factor")
+    if exp.pretrained is not None:
+        pre = exp.pretrained
+        _check(pre.path.endswith((".pkl", ".pt")), f"{key}.pretrained.path",
+               f"an official snapshot (.pkl) or a checkpoint of this project (.pt), got {pre.path!r}")
+        _check(pre.sha256 == "" or (len(pre.sha256) == 64 and all(c in "0123456789abcdef" for c in pre.sha256)),
+               f"{key}.pretrained.sha256", "64 lower-case hex digits, or empty")
+        _check(not exp.set, f"{key}.set", "a pretrained experiment is not trained: its model comes from the checkpoint")
+        _check(exp.sigma_t_param == own, f"{key}.sigma_t_param",
+               f"a pretrained model has its own σt: use '{own}' so a shared-σt change does not re-import it")
     wanted = {m.strip() for m in exp.metrics.split(",") if m.strip()}
     _check(bool(wanted) and wanted <= {"fvd", "kvd", "is"}, f"{key}.metrics", "a subset of fvd,kvd,is")
     experiment_config(params, name)

@@ -4,7 +4,9 @@ The experiment's configuration (the profile's ``model`` + the experiment's σt a
 pipeline.params) is written to ``runs/<experiment>/config.yaml`` and trained through submitit, on this
 machine or on Slurm (``launcher``). The stage blocks, streams the job's log and fails with the job's error.
 ``runs/<experiment>/`` persists between DVC runs so an interrupted stage resumes from its checkpoint;
-when the configuration changed, the old run is discarded first, never resumed.
+when the configuration changed, the old run is discarded first, never resumed. An experiment with
+``pretrained`` is not trained: its released checkpoint is checksummed and imported into
+``runs/<experiment>/checkpoint.pt`` for the evaluate stage.
 """
 from __future__ import annotations
 
@@ -14,15 +16,20 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
+from digan.atomic import atomic_write
 from digan.config import Config, ConfigError
-from digan.training.loop import METRICS_NAME
-from pipeline.params import RUNS_ROOT, Params, experiment_config, load_params
+from digan.generate import load_generator
+from digan.training.checkpoint import load_checkpoint, save_atomic
+from digan.training.loop import CHECKPOINT_NAME, METRICS_NAME
+from pipeline.params import RUNS_ROOT, Params, Pretrained, experiment_config, load_params
 
 CURVES_ROOT = Path("curves")
+PRETRAINED_MARKER = "pretrained.json"  # which released checkpoint runs/<experiment>/ holds
 
 
 def prepare_run_dir(run_dir: Path, cfg: Config) -> Path:
@@ -50,9 +57,65 @@ def write_curve(run_dir: Path, out: Path) -> int:
     return len(rows)
 
 
+def move_aside(run_dir: Path, why: str) -> None:
+    """Keep an existing run under a new name instead of deleting it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    run_dir.rename(kept)
+    print(f"{run_dir}: {why}; the old run is kept at {kept}", flush=True)
+
+
+def import_pretrained(pre: Pretrained, name: str, run_dir: Path) -> Path:
+    """runs/<name>/checkpoint.pt from a released checkpoint: checksummed, imported (an official
+    snapshot through digan.official's restricted unpickler) or verified (ours), written atomically."""
+    from digan.download import sha256_file
+
+    source = Path(pre.path)
+    if not source.is_file():
+        raise FileNotFoundError(f"experiments.{name}.pretrained.path: no file at {source}. Download the released "
+                                "checkpoint (the official README links them) and put it there.")
+    digest = sha256_file(source)
+    if pre.sha256 and digest != pre.sha256:
+        raise ValueError(f"experiments.{name}.pretrained: {source} has sha256 {digest}, expected {pre.sha256}")
+    if not pre.sha256:
+        print(f"train {name}: {source} has sha256 {digest}; pin it as experiments.{name}.pretrained.sha256",
+              flush=True)
+    marker = run_dir / PRETRAINED_MARKER
+    wanted = json.dumps({"path": str(source), "sha256": digest}, sort_keys=True)
+    if run_dir.exists() and not (marker.is_file() and marker.read_text() == wanted):
+        move_aside(run_dir, "it does not hold this pretrained checkpoint")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = run_dir / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        if source.suffix == ".pkl":
+            from digan.official import import_snapshot
+
+            import_snapshot(source, checkpoint)
+        else:
+            state = load_checkpoint(source)  # weights only: runs no code
+            load_generator(source)  # refuses a checkpoint whose generator does not match its config
+            save_atomic({**state, "source": {"checkpoint": source.name, "sha256": digest}}, checkpoint)
+    with atomic_write(marker) as f:
+        f.write(wanted.encode())
+    return checkpoint
+
+
+def write_curve_header(out: Path) -> None:
+    """An empty training curve (a pretrained experiment has no training log)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("step\n")
+
+
 def run(params: Params, name: str) -> Path:
     from pipeline.launch import launch, load_profile  # submitit is imported only when a stage trains
 
+    exp = params.experiments[name]
+    if exp.pretrained is not None:
+        run_dir = RUNS_ROOT / name
+        checkpoint = import_pretrained(exp.pretrained, name, run_dir)
+        write_curve_header(CURVES_ROOT / f"{name}.csv")
+        print(f"train {name}: not trained; evaluates the pretrained {exp.pretrained.path} -> {checkpoint}", flush=True)
+        return run_dir
     cfg = experiment_config(params, name)
     run_dir = RUNS_ROOT / name
     config_path = prepare_run_dir(run_dir, cfg)
@@ -81,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run(params, args.experiment)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"train {args.experiment}: error: {e}", file=sys.stderr)
+        return 2
     except JobFailedError as e:
         print(f"train {args.experiment}: the training job failed:\n{e}", file=sys.stderr)
         return 1
