@@ -6,6 +6,7 @@ dataset may be overridden per dataset::
     preprocess:
       resolution: 128
       frames: 16
+      resample: official           # or ffmpeg: the earlier one-pass swscale crop + scale
       ucf101: {stores: [all]}      # also: stride, step, scale_flags, workers
 """
 from __future__ import annotations
@@ -42,8 +43,8 @@ def config_from_params(params: dict[str, Any], dataset: str, default_workers: in
     for key, value in values.items():
         if key in _INT_KEYS and not (value is None or (isinstance(value, int) and not isinstance(value, bool))):
             raise ValueError(f"preprocess.{key} must be an integer, got {value!r}")
-        if key == "scale_flags" and not (value is None or isinstance(value, str)):
-            raise ValueError(f"preprocess.scale_flags must be a string, got {value!r}")
+        if key in ("scale_flags", "resample") and not (value is None or isinstance(value, str)):
+            raise ValueError(f"preprocess.{key} must be a string, got {value!r}")
         if key == "stores" and not (value is None or (isinstance(value, list) and all(isinstance(s, str) for s in value))):
             raise ValueError(f"preprocess.stores must be a list of store names, got {value!r}")
     if values.get("stores") is not None:

@@ -4,6 +4,7 @@ Every test video frame k shows a known pattern: inside the region the paper keep
 240×240, TaiChi's bbox) the frame index is encoded in the R and G levels, with a white bar in the
 top-right quarter; outside it is pure blue. After crop + resize to R² no blue may remain, the bar
 must sit in the top-right quarter, and the decoded index says which source frame each clip frame is.
+Resampling is checked on a moving noise texture, against references computed here from full decodes.
 """
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from digan.data.clip_store import ClipStore
 from digan.data.preprocess import PreprocessConfig, PreprocessError, cut_clips, preprocess_dataset
 from digan.data.sources import TAICHI_EXCLUDED_IDS
+from digan.data.video_io import read_video
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 REPO = Path(__file__).resolve().parents[1]
@@ -163,23 +167,79 @@ def test_ucf101_centre_crop_resize_non_overlapping_clips_and_official_splits(ucf
                                  "train": {"partitions": ["train"], "clips": 8}}
 
 
-def ffmpeg_crop_scale(path: Path) -> np.ndarray:
-    """The reference decode: centre square, ffmpeg bilinear to RES², rgb24 on a pipe."""
+def texture(n: int, width: int, height: int) -> np.ndarray:
+    """[n, H, W, 3] uniform noise drifting by (1, 2) pixels a frame: detail at every scale, as in bench/data.py."""
+    tile = np.random.default_rng(1).integers(0, 256, (height + n, width + 2 * n, 3), dtype=np.uint8)
+    return np.stack([tile[k : k + height, 2 * k : 2 * k + width] for k in range(n)])
+
+
+def ucf_with(raw: Path, frames: np.ndarray, *encode_args: str) -> Path:
+    """A UCF-101 layout holding one training video of ``frames``; returns the video's path."""
+    lists = raw / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    (lists / "classInd.txt").write_text("1 Drift\n")
+    (lists / "trainlist01.txt").write_text("Drift/v_Drift_g01_c01.mp4 1\n")
+    (lists / "testlist01.txt").write_text("")
+    return encode(raw / "UCF-101" / "Drift" / "v_Drift_g01_c01.mp4", frames, *encode_args)
+
+
+def store_frames(out: Path) -> np.ndarray:
+    """The first 16·k frames of the one-video store, clip after clip (stride 1: consecutive frames)."""
+    store = ClipStore(out / "all")
+    assert [r["start_frame"] for r in store.manifest] == [16 * i for i in range(len(store))]
+    return np.concatenate([store[i] for i in range(len(store))])
+
+
+def official_reference(path: Path, res: int) -> np.ndarray:
+    """sihyun-yu/digan resize_crop, written out here: full rgb24 decode, centre square, bilinear
+    align_corners=False without antialiasing on floats, then rounded to uint8."""
+    frames = read_video(path)
+    _, h, w, _ = frames.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = torch.from_numpy(frames[:, top : top + side, left : left + side].copy()).permute(0, 3, 1, 2)
+    out = F.interpolate(square.float().contiguous(), size=res, mode="bilinear", align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def ffmpeg_crop_scale(path: Path, res: int = RES) -> np.ndarray:
+    """The earlier decode: centre square, ffmpeg bilinear to res², rgb24 on a pipe."""
     out = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-vf",
-                          f"crop=w=min(iw\\,ih):h=min(iw\\,ih),scale={RES}:{RES}:flags=bilinear",
+                          f"crop=w=min(iw\\,ih):h=min(iw\\,ih),scale={res}:{res}:flags=bilinear",
                           "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], capture_output=True, check=True).stdout
-    return np.frombuffer(out, np.uint8).reshape(-1, RES, RES, 3)
+    return np.frombuffer(out, np.uint8).reshape(-1, res, res, 3)
 
 
-def test_clips_are_ffmpeg_frames_bit_for_bit_and_decode_files_are_removed(
-        ucf_raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers hand frames over through raw files in TMPDIR: nothing may change them or be left there."""
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """TMPDIR for the workers' raw frame files: a test checks that nothing is left there."""
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
     monkeypatch.setattr("tempfile.tempdir", None)  # re-read TMPDIR
+    return scratch
+
+
+@pytest.mark.parametrize(("width", "height", "res"), [(320, 240, 64), (322, 240, 32), (240, 320, 48), (64, 48, 48)])
+def test_official_resampling_is_crop_then_bilinear_without_antialiasing(
+        tmp_path: Path, scratch: Path, width: int, height: int, res: int) -> None:
+    """Equal to the official resize_crop of a full decode, to the rounding: 320×240 → 64 is a 3.75×
+    reduction, 322 gives an odd crop offset on 4:2:0 chroma, 240×320 crops rows, 48² is kept as decoded."""
+    raw = tmp_path / "raw" / "ucf101"
+    video = ucf_with(raw, texture(32, width, height), "-pix_fmt", "yuv420p")
+    out = tmp_path / "clips"
+    preprocess_dataset("ucf101", raw, out, PreprocessConfig(resolution=res, workers=2, stores=("all",)))
+    assert list(scratch.iterdir()) == []
+    ours, reference = store_frames(out).astype(int), official_reference(video, res).astype(int)
+    assert ours.shape == reference.shape == (32, res, res, 3)
+    assert np.abs(ours - reference).max() <= (0 if res == height else 1)
+
+
+def test_ffmpeg_resampling_is_ffmpeg_crop_scale_bit_for_bit_and_decode_files_are_removed(
+        ucf_raw: Path, tmp_path: Path, scratch: Path) -> None:
+    """Workers hand frames over through raw files in TMPDIR: nothing may change them or be left there."""
     out = tmp_path / "clips" / "ucf101"
-    preprocess_dataset("ucf101", ucf_raw, out, cfg(stores=("all",)))
+    preprocess_dataset("ucf101", ucf_raw, out, cfg(stores=("all",), resample="ffmpeg"))
     assert list(scratch.iterdir()) == []  # also after the unreadable, truncated and too-short videos
     store = ClipStore(out / "all")
     video = "UCF-101/Archery/v_Archery_g08_c01.avi"
@@ -190,12 +250,42 @@ def test_clips_are_ffmpeg_frames_bit_for_bit_and_decode_files_are_removed(
         np.testing.assert_array_equal(store[i], frames[start : start + 16])
 
 
+def test_official_and_ffmpeg_resampling_differ_on_texture(tmp_path: Path) -> None:
+    """Aliasing without the anti-aliasing filter: the two rules are far apart on fine detail, so the
+    reference comparisons above can fail."""
+    raw = tmp_path / "raw" / "ucf101"
+    video = ucf_with(raw, texture(16, 320, 240), "-pix_fmt", "yuv420p")
+    stores = {}
+    for resample in ("official", "ffmpeg"):
+        preprocess_dataset("ucf101", raw, tmp_path / resample,
+                           PreprocessConfig(resolution=64, workers=1, stores=("all",), resample=resample))
+        stores[resample] = store_frames(tmp_path / resample).astype(int)
+    np.testing.assert_array_equal(stores["ffmpeg"], ffmpeg_crop_scale(video, 64))
+    difference = np.abs(stores["official"] - stores["ffmpeg"])
+    print(f"official vs ffmpeg resampling at 64²: mean {difference.mean():.2f}, max {difference.max()} levels")
+    assert difference.mean() > 10
+    # Anti-aliasing averages the noise towards grey; the official rule keeps single source pixels.
+    assert stores["official"].std() > 1.5 * stores["ffmpeg"].std()
+
+
+def test_resample_is_a_preprocess_param_per_dataset() -> None:
+    from pipeline.preprocess import config_from_params
+
+    params = {"preprocess": {"resample": "ffmpeg", "sky": {"resample": "official"}}}
+    assert config_from_params(params, "ucf101").resample == "ffmpeg"
+    assert config_from_params(params, "sky").resample == "official"
+    assert PreprocessConfig().resample == "official"
+    with pytest.raises(ValueError, match="resample 'area'"):
+        config_from_params({"preprocess": {"resample": "area"}}, "sky")
+
+
 def test_rerun_with_same_inputs_does_nothing_and_changed_params_rebuild(ucf_raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "clips" / "ucf101"
     preprocess_dataset("ucf101", ucf_raw, out, cfg(stores=("all",)))
     stamp = (out / "all" / "clips.npy").stat().st_mtime_ns, (out / "report.json").stat().st_mtime_ns
     assert preprocess_dataset("ucf101", ucf_raw, out, cfg(stores=("all",)))["status"] == "up-to-date"
     assert ((out / "all" / "clips.npy").stat().st_mtime_ns, (out / "report.json").stat().st_mtime_ns) == stamp
+    assert preprocess_dataset("ucf101", ucf_raw, out, cfg(stores=("all",), resample="ffmpeg"))["status"] == "built"
     # A window every 4 frames (official UCF-101 sampling uses 1) is a different store.
     report = preprocess_dataset("ucf101", ucf_raw, out, cfg(stores=("all",), step=4))
     assert report["status"] == "built" and report["stores"]["all"]["clips"] > 10

@@ -1,9 +1,9 @@
 """Real datasets (UCF-101, TaiChi-HD, Sky Time-lapse, Kinetics-food) → clip stores.
 
-Every source video is decoded by one single-threaded ffmpeg process (one per worker) whose filter
-graph crops, scales and converts to rgb24 in one swscale pass (``crop=…,scale=R:R:flags=…``) and
-writes the R×R frames to a temporary raw file; the parent maps that file and the store writer
-copies each clip once, so no pixel data is piped, pickled or stacked in Python. Clips then follow the
+Every source video is decoded by one single-threaded ffmpeg process (one per worker) that writes
+rgb24 frames to a temporary raw file; the worker resamples them to R×R into another raw file (see
+Resampling), the parent maps that file and the store writer copies each clip once, so no pixel data
+is piped, pickled or stacked in the parent. Clips then follow the
 official DIGAN dataset code (sihyun-yu/digan ``src/training/dataset.py``,
 ``make_imageclip_dataset``): each video is cut into non-overlapping blocks of ``frames × stride``
 frames and every block gives ``stride`` clips, one per phase. With stride 1 that is
@@ -17,15 +17,20 @@ Frames are passed through as decoded (``-fps_mode passthrough``), like the offic
 (cv2, torchvision): variable-frame-rate videos are neither padded nor thinned. ffmpeg applies
 rotation metadata before the crop, and converts grayscale or odd-size input to RGB.
 
-Scaling: ffmpeg's ``bilinear`` on down-scaling is the anti-aliased triangle filter (it equals
-``torch.nn.functional.interpolate(..., mode='bilinear', antialias=True)`` to within 0.4 grey
-levels on white noise), i.e. PIL's BILINEAR used by MDGAN's Sky loader; Kinetics-food uses
-``lanczos`` like the official ``prepare_data/preprocess.py`` (PIL ANTIALIAS). The official
-UCF-101 loader resizes with non-anti-aliased bilinear interpolation, which ffmpeg cannot do;
-aliasing at a 1.875× reduction is an artefact we do not reproduce. Scaling and the yuv → rgb
-conversion share one swscale pass, which interpolates chroma at the output resolution; scaling in
-yuv420p and converting afterwards is ~7 % cheaper in ffmpeg CPU but would store chroma at half
-the clip resolution, so it is not done.
+Resampling (``resample``). ``official`` (default) follows the official loaders, which all go through
+``resize_crop`` / ``resize_crop_img`` of sihyun-yu/digan ``src/training/dataset.py``: full RGB frames,
+the centre square (columns ``(w-h)//2 …`` when w >= h, rows ``(h-w)//2 …`` otherwise), then
+``F.interpolate(mode='bilinear', align_corners=False)`` without antialiasing. ffmpeg converts to rgb24
+at the source size and crops; the worker interpolates on float32 (``official_resize``). Where the
+official data preparation resized before that loader, ffmpeg does the same first (``Source.prescale``
+with ``scale_flags``): Kinetics-food to 128² with ``lanczos`` (the official
+``prepare_data/preprocess.py``, PIL ANTIALIAS), and TaiChi raw videos to 256² with ``bilinear``
+(first-order-model's ``load_videos.py`` resizes each bbox crop to 256² with skimage's anti-aliased
+resize; ffmpeg's anti-aliased triangle filter stands in for it). A frame already at the target size is
+kept exactly, as ``F.interpolate`` to the same size is the identity. ``ffmpeg`` is the earlier rule: one
+swscale pass crops, scales straight to R² with ``scale_flags`` and converts to RGB; its ``bilinear``
+is the anti-aliased triangle filter (≈ ``antialias=True``), so down-scaled frames are smoother than
+the official loader's.
 """
 from __future__ import annotations
 
@@ -45,6 +50,8 @@ from typing import Any, TypeVar
 
 import imageio_ffmpeg
 import numpy as np
+import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from digan.atomic import atomic_write
@@ -52,7 +59,8 @@ from digan.data.clip_store import ClipStore, ClipStoreError, clips_from_video, w
 from digan.data.sources import TAICHI_EXCLUDED_IDS, kinetics_food_classes
 from digan.data.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-PREPROCESS_VERSION = 1  # bump when decoding or clip selection changes, so stores are rebuilt
+PREPROCESS_VERSION = 2  # bump when decoding or clip selection changes, so stores are rebuilt
+RESAMPLES = ("official", "ffmpeg")  # module docstring, "Resampling"
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -71,6 +79,11 @@ SPECS: dict[str, DatasetSpec] = {
 }
 
 
+# Frame sides of the official data preparation before the loader's resize_crop (module docstring).
+KINETICS_PREPARED_SIZE = 128  # sihyun-yu/digan prepare_data/preprocess.py, center_crop
+FOMM_TAICHI_SIZE = 256  # first-order-model data/taichi-loading/load_videos.py, --image_shape default
+
+
 class PreprocessError(RuntimeError):
     """The raw dataset cannot give a usable clip store (missing layout, no clips at all)."""
 
@@ -83,7 +96,8 @@ class PreprocessConfig:
     frames: int = 16
     stride: int | None = None
     step: int | None = None  # None: official block rule; k: a window every k frames
-    scale_flags: str | None = None
+    scale_flags: str | None = None  # swscale flags of the ffmpeg resampling and of every prescale
+    resample: str = "official"  # or "ffmpeg" (module docstring, "Resampling")
     stores: tuple[str, ...] | None = None
     workers: int = 1
 
@@ -102,6 +116,8 @@ class PreprocessConfig:
             raise ValueError(f"resolution, frames, stride and step must be >= 1, got {cfg}")
         if not re.fullmatch(r"[a-z_+]+", cfg.scale_flags):
             raise ValueError(f"scale_flags {cfg.scale_flags!r} is not an ffmpeg sws flag list")
+        if cfg.resample not in RESAMPLES:
+            raise ValueError(f"resample {cfg.resample!r}: choose from {list(RESAMPLES)}")
         return cfg
 
 
@@ -110,7 +126,8 @@ class Source:
     """One decodable unit: a video file, a folder of frame images, or a time window of a video.
 
     ``crop`` is ffmpeg crop ``(w, h, x, y)`` expressions; ``None`` is the centre square.
-    ``window`` is ``(start, end)`` in seconds.
+    ``window`` is ``(start, end)`` in seconds. ``prescale`` is the square side the official data
+    preparation resizes the crop to before the loader's own resize (official resampling only).
     """
 
     path: str
@@ -120,6 +137,7 @@ class Source:
     class_name: str
     crop: tuple[str, str, str, str] | None = None
     window: tuple[float, float] | None = None
+    prescale: int | None = None
 
 
 @dataclass
@@ -245,7 +263,8 @@ def list_taichi(raw: Path) -> Listing:
             x, y = f"trunc({left}*iw/{width})", f"trunc({top}*ih/{height})"
             w, h = f"trunc({right}*iw/{width})-{x}", f"trunc({bottom}*ih/{height})-{y}"
             listing.sources.append(Source(str(path), name, row["partition"], 0, "taichi", crop=(w, h, x, y),
-                                          window=((start - 0.5) / fps, (end - 0.5) / fps)))
+                                          window=((start - 0.5) / fps, (end - 0.5) / fps),
+                                          prescale=FOMM_TAICHI_SIZE))
     return listing
 
 
@@ -286,7 +305,8 @@ def list_kinetics_food(raw: Path) -> Listing:
                 listing.skipped.append({"outcome": "missing", "source": f"{partition}/{stem}.mp4",
                                         "reason": "annotated but not downloaded"})
                 continue
-            listing.sources.append(Source(str(path), path.relative_to(raw).as_posix(), partition, ci, row["label"]))
+            listing.sources.append(Source(str(path), path.relative_to(raw).as_posix(), partition, ci, row["label"],
+                                          prescale=KINETICS_PREPARED_SIZE))
     return listing
 
 
@@ -300,12 +320,14 @@ LISTERS: dict[str, Callable[[Path], Listing]] = {
 _ERROR_RE = re.compile(r"\[(?:error|fatal|panic)\]")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _FPS_RE = re.compile(r"Stream #0:\d+.*?: Video: .*?(\d+(?:\.\d+)?) fps")
+# Frame size of the written stream (after rotation, crop and scale); ", " skips tags like "/ 0x18424752".
+_OUTPUT_SIZE_RE = re.compile(r"Stream #0:\d+.*?: Video: rawvideo[^\n]*?, (\d+)x(\d+)")
 _TRUNCATED_FRACTION = 0.9  # fewer decoded frames than this share of the header's count, with errors
 
 
 @dataclass
 class DecodeResult:
-    """How many frames ffmpeg wrote to the output file, or why there are none.
+    """How many frames of ``shape`` (height, width) are in ``frames_file``, or why there are none.
 
     ``errors`` are ffmpeg's error lines. The frames stay on disk (``frames_file``) so that neither
     the worker nor the pool's result pipe ever copies pixel data; the parent maps the file.
@@ -316,6 +338,7 @@ class DecodeResult:
     reason: str = ""
     errors: list[str] = field(default_factory=list)
     frames_file: Path | None = None
+    shape: tuple[int, int] = (0, 0)
 
 
 def _ffmpeg_input(source: Source, listfile: Path) -> tuple[list[str], int | None]:
@@ -349,24 +372,31 @@ def _expected_frames(stderr: str, source: Source) -> float | None:
     return seconds * float(fps.group(1))
 
 
-def _filter_graph(source: Source, resolution: int, scale_flags: str) -> str:
-    """Crop (the centre square unless ``source.crop``) then scale to ``resolution``²."""
+def _crop_filter(source: Source) -> str:
+    """ffmpeg crop of ``source.crop``, or of the centre square (x, y default to centring: (w-h)//2)."""
     if source.crop is None:
-        w = h = "min(iw\\,ih)"
-        crop = f"crop=w={w}:h={h}:exact=1"  # x, y default to centring
-    else:
-        w, h, x, y = source.crop
-        crop = f"crop=w={w}:h={h}:x={x}:y={y}:exact=1"
-    return f"{crop},scale={resolution}:{resolution}:flags={scale_flags}"
+        return "crop=w=min(iw\\,ih):h=min(iw\\,ih):exact=1"
+    w, h, x, y = source.crop
+    return f"crop=w={w}:h={h}:x={x}:y={y}:exact=1"
 
 
-def decode(source: Source, resolution: int, scale_flags: str, out: Path) -> DecodeResult:
-    """Crop and scale ``source`` to ``resolution``² rgb24 frames written raw to the file ``out``.
+def _filter_graph(source: Source, cfg: PreprocessConfig) -> str:
+    """``ffmpeg``: crop and scale to R² in one swscale pass. ``official``: RGB at the source size,
+    then the crop (so odd crop offsets do not shift subsampled chroma), then the prescale if any."""
+    if cfg.resample == "ffmpeg":
+        return f"{_crop_filter(source)},scale={cfg.resolution}:{cfg.resolution}:flags={cfg.scale_flags}"
+    graph = f"format=rgb24,{_crop_filter(source)}"
+    if source.prescale is not None:
+        graph += f",scale={source.prescale}:{source.prescale}:flags={cfg.scale_flags}"
+    return graph
+
+
+def _run_ffmpeg(source: Source, graph: str, out: Path) -> DecodeResult:
+    """Decode ``source`` through ``graph`` to rgb24 frames written raw to the file ``out``.
 
     One single-threaded ffmpeg per source: workers run in parallel, so threads inside ffmpeg would
     only add frame-threading overhead. ffmpeg writes the file itself (no pipe), which saves the
-    worker a read loop and keeps the frames out of Python until the parent maps them. ``out`` is
-    removed unless the result is ``ok``.
+    worker a read loop. ``out`` is removed unless the result is ``ok``.
     """
     path = Path(source.path)
     if path.is_file() and path.stat().st_size == 0:
@@ -379,14 +409,14 @@ def decode(source: Source, resolution: int, scale_flags: str, out: Path) -> Deco
         cmd = [
             imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y",
             "-loglevel", "repeat+level+info", "-threads", "1", "-filter_threads", "1", *inputs,
-            "-an", "-sn", "-dn", "-vf", _filter_graph(source, resolution, scale_flags),
+            "-an", "-sn", "-dn", "-vf", graph,
             "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", str(out),
         ]
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     finally:
         listfile.unlink(missing_ok=True)
     size = out.stat().st_size if out.exists() else 0  # absent when ffmpeg failed before opening it
-    result = _check_decode(proc, source, size, resolution * resolution * 3, n_images)
+    result = _check_decode(proc, source, size, n_images)
     if result.outcome == "ok":
         result.frames_file = out
     else:
@@ -394,12 +424,14 @@ def decode(source: Source, resolution: int, scale_flags: str, out: Path) -> Deco
     return result
 
 
-def _check_decode(proc: subprocess.CompletedProcess[bytes], source: Source, size: int, frame_bytes: int,
+def _check_decode(proc: subprocess.CompletedProcess[bytes], source: Source, size: int,
                   n_images: int | None) -> DecodeResult:
     """Classify an ffmpeg run by its exit status, error lines and whole frames written."""
     stderr = proc.stderr.decode("utf-8", errors="replace")
     errors = [line.strip() for line in stderr.splitlines() if _ERROR_RE.search(line)]
-    n = size // frame_bytes
+    match = _OUTPUT_SIZE_RE.search(stderr.partition("Output #0")[2])
+    shape = (int(match.group(2)), int(match.group(1))) if match else (0, 0)
+    n = size // (shape[0] * shape[1] * 3) if match else 0
     if proc.returncode != 0 or n == 0:
         tail = errors[-3:] or stderr.strip().splitlines()[-1:]
         return DecodeResult(0, "unreadable", f"ffmpeg exit {proc.returncode}, {n} frames: {' | '.join(tail)}",
@@ -407,7 +439,49 @@ def _check_decode(proc: subprocess.CompletedProcess[bytes], source: Source, size
     expected = n_images if n_images is not None else _expected_frames(stderr, source)
     if errors and expected is not None and n < _TRUNCATED_FRACTION * expected:
         return DecodeResult(0, "truncated", f"decoded {n} of ~{expected:.0f} frames: {errors[-1]}", errors)
-    return DecodeResult(n, "ok", errors=errors)
+    return DecodeResult(n, "ok", errors=errors, shape=shape)
+
+
+def official_resize(frames: np.ndarray, resolution: int) -> np.ndarray:
+    """[n, h, w, 3] uint8 → [n, R, R, 3] uint8 as the official loader resizes its crops.
+
+    sihyun-yu/digan ``src/training/dataset.py`` ``resize_crop`` / ``resize_crop_img``: float frames in
+    0..255, ``F.interpolate(size=R, mode='bilinear', align_corners=False)``, no antialiasing. The
+    official code keeps the floats; stores hold uint8, so they are rounded to nearest (ties to even)
+    and clamped to 0..255.
+    """
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()  # channels-last: the fast CPU kernel
+    y = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=False)
+    return y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _resize_file(result: DecodeResult, resolution: int, out: Path) -> DecodeResult:
+    """``result``'s frames resized by ``official_resize`` into the file ``out``; the input file goes.
+
+    Frames already R×R are kept as they are (the interpolation would be the identity). One frame per
+    call keeps the float copies in cache: 64-frame calls take about twice as long per frame.
+    """
+    src = result.frames_file
+    try:
+        if result.shape != (resolution, resolution):
+            frames = _map_frames(result, mode="c")  # copy-on-write: writable for torch, never written
+            with open(out, "wb") as fh:
+                for i in range(len(frames)):
+                    fh.write(official_resize(frames[i : i + 1], resolution))
+        else:
+            src.rename(out)
+    finally:
+        src.unlink(missing_ok=True)
+    return replace(result, frames_file=out, shape=(resolution, resolution))
+
+
+def decode(source: Source, cfg: PreprocessConfig, out: Path) -> DecodeResult:
+    """``source`` cut and resampled (``cfg.resample``) to ``cfg.resolution``² rgb24 frames in the raw file
+    ``out``, which exists only if the result is ``ok``."""
+    if cfg.resample == "ffmpeg":
+        return _run_ffmpeg(source, _filter_graph(source, cfg), out)
+    result = _run_ffmpeg(source, _filter_graph(source, cfg), out.with_suffix(".crop"))
+    return _resize_file(result, cfg.resolution, out) if result.outcome == "ok" else result
 
 
 def cut_clips(frames: np.ndarray, clip_len: int, stride: int,
@@ -424,34 +498,41 @@ def _decode_job(job: tuple[Source, PreprocessConfig, Path]) -> DecodeResult:
     """Pool task: decode one source into its own file; never raises for a bad video."""
     source, cfg, out = job
     try:
-        return decode(source, cfg.resolution, cfg.scale_flags, out)
-    except OSError as err:  # unreadable path, permissions, ffmpeg missing
+        return decode(source, cfg, out)
+    except OSError as err:  # unreadable path, permissions, ffmpeg missing, disk full
         out.unlink(missing_ok=True)
         return DecodeResult(0, "unreadable", str(err))
 
 
-def _map_frames(result: DecodeResult, resolution: int) -> np.ndarray:
-    """The decoded frames [n, R, R, 3] as a read-only map of the worker's output file.
+def _map_frames(result: DecodeResult, mode: str = "r") -> np.ndarray:
+    """The decoded frames [n, H, W, 3] as a map of the worker's output file (read-only by default).
 
     Clips are slices of the map, so each frame is copied once, by the store writer.
     """
-    return np.memmap(result.frames_file, dtype=np.uint8, mode="r", shape=(result.frames, resolution, resolution, 3))
+    return np.memmap(result.frames_file, dtype=np.uint8, mode=mode, shape=(result.frames, *result.shape, 3))
+
+
+def _single_thread_torch() -> None:
+    """Pool initializer: each worker resizes on its own core (threads would only contend)."""
+    torch.set_num_threads(1)
 
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-def ordered_map(fn: Callable[[_T], _R], items: Iterable[_T], workers: int) -> Iterator[_R]:
+def ordered_map(fn: Callable[[_T], _R], items: Iterable[_T], workers: int,
+                initializer: Callable[[], None] | None = None) -> Iterator[_R]:
     """``map`` over a process pool, in order, with at most ``2 × workers`` results in flight.
 
     ``Pool.imap`` would queue every finished result while the consumer writes, so memory could
-    grow with the dataset; the bounded window keeps it at a few videos per worker.
+    grow with the dataset; the bounded window keeps it at a few videos per worker. ``initializer``
+    runs once in each worker process; with one worker ``fn`` runs in the caller, left as it is.
     """
     if workers <= 1:
         yield from map(fn, items)
         return
-    with get_context("fork").Pool(workers) as pool:
+    with get_context("fork").Pool(workers, initializer) as pool:
         pending: deque = deque()
         for item in items:
             pending.append(pool.apply_async(fn, (item,)))
@@ -482,7 +563,7 @@ def _store_params(dataset: str, store: str, cfg: PreprocessConfig, listing: List
     return {
         "preprocess_version": PREPROCESS_VERSION, "dataset": dataset, "store": store,
         "partitions": list(partitions), "resolution": cfg.resolution, "frames": cfg.frames,
-        "stride": cfg.stride, "step": cfg.step, "scale_flags": cfg.scale_flags,
+        "stride": cfg.stride, "step": cfg.step, "scale_flags": cfg.scale_flags, "resample": cfg.resample,
         "inputs_sha256": _inputs_fingerprint(listing, partitions),
     }
 
@@ -567,7 +648,7 @@ def _source_clips(result: DecodeResult, cfg: PreprocessConfig) -> tuple[str, str
     """Outcome, reason and ``(start, clip)`` pairs of one decoded source (``too_short``: no clip fits)."""
     if result.outcome != "ok":
         return result.outcome, result.reason, []
-    cut = cut_clips(_map_frames(result, cfg.resolution), cfg.frames, cfg.stride, cfg.step)
+    cut = cut_clips(_map_frames(result), cfg.frames, cfg.stride, cfg.step)
     if not cut:
         need = cfg.frames * cfg.stride if cfg.step is None else (cfg.frames - 1) * cfg.stride + 1
         return "too_short", f"{result.frames} frames, a clip needs {need}", []
@@ -580,6 +661,8 @@ def _decode_store(dataset: str, listing: Listing, partitions: tuple[str, ...], c
 
     Workers leave each video's frames in a raw file under a temporary directory (``TMPDIR``); at
     most ``2 × workers`` such files exist at once, and each is deleted once its clips are written.
+    With the official resampling each worker also holds the frames of the video it is resizing at
+    their crop size, until they are resized.
     """
     sources = [s for s in listing.sources if s.partition in partitions]
     if not sources:
@@ -589,7 +672,7 @@ def _decode_store(dataset: str, listing: Listing, partitions: tuple[str, ...], c
     def clips(work: Path) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
         nonlocal num_clips
         jobs = ((s, cfg, work / f"{i}.rgb") for i, s in enumerate(sources))
-        results = ordered_map(_decode_job, jobs, cfg.workers)
+        results = ordered_map(_decode_job, jobs, cfg.workers, _single_thread_torch)
         bar = tqdm(zip(sources, results), total=len(sources), desc=f"{dataset}/{store_dir.name}", unit="video")
         for source, result in bar:
             outcome, reason, cut = _source_clips(result, cfg)
