@@ -3,8 +3,9 @@
 The experiment's configuration (the profile's ``model`` + the experiment's σt and overrides, validated by
 pipeline.params) is written to ``runs/<experiment>/config.yaml`` and trained through submitit, on this
 machine or on Slurm (``launcher``). The stage blocks, streams the job's log and fails with the job's error.
-``runs/<experiment>/`` persists between DVC runs so an interrupted stage resumes from its checkpoint;
-when the configuration changed, the old run is discarded first, never resumed. An experiment with
+``runs/<experiment>/`` persists between DVC runs so an interrupted stage resumes from its checkpoint,
+also when only resumable settings changed (steps, log_every, …); after any other configuration change
+the old run is moved aside to ``runs/<experiment>.replaced-<time>/``, never deleted. An experiment with
 ``pretrained`` is not trained: its released checkpoint is checksummed and imported into
 ``runs/<experiment>/checkpoint.pt`` for the evaluate stage.
 """
@@ -14,7 +15,6 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,21 +25,42 @@ from digan.atomic import atomic_write
 from digan.config import Config, ConfigError
 from digan.generate import load_generator
 from digan.training.checkpoint import load_checkpoint, save_atomic
-from digan.training.loop import CHECKPOINT_NAME, METRICS_NAME
+from digan.training.loop import CHECKPOINT_NAME, METRICS_NAME, RESUMABLE_CHANGES
 from pipeline.params import RUNS_ROOT, Params, Pretrained, experiment_config, load_params
 
 CURVES_ROOT = Path("curves")
 PRETRAINED_MARKER = "pretrained.json"  # which released checkpoint runs/<experiment>/ holds
 
 
+def _changed_keys(saved: dict, cfg: Config) -> list[str]:
+    """Dotted keys whose values differ, leaving out those a checkpoint resumes across (RESUMABLE_CHANGES)."""
+    mine = cfg.to_dict()
+    keys = {f"{section}.{key}" for part in (saved, mine) for section, values in part.items() for key in values}
+    return sorted(k for k in keys if not (k.startswith("train.") and k[6:] in RESUMABLE_CHANGES)
+                  and _get(saved, k) != _get(mine, k))
+
+
+def _get(data: dict, dotted: str) -> object:
+    section, key = dotted.split(".", 1)
+    value = data.get(section, {}).get(key)
+    return list(value) if isinstance(value, tuple) else value
+
+
 def prepare_run_dir(run_dir: Path, cfg: Config) -> Path:
-    """Write config.yaml; a run directory trained with another configuration is emptied first."""
+    """Write config.yaml. A run with the same configuration, or one that differs only in keys a
+    checkpoint resumes across (steps, log_every, …), is resumed; any other run is moved aside to
+    ``<run_dir>.replaced-<time>``, never deleted."""
     config_path = run_dir / "config.yaml"
     text = yaml.safe_dump(cfg.to_dict(), sort_keys=True)
-    if run_dir.exists() and (not config_path.is_file() or config_path.read_text() != text):
-        if any(run_dir.iterdir()):
-            print(f"{run_dir}: configuration changed since the last run; starting over", flush=True)
-        shutil.rmtree(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not config_path.is_file():
+            move_aside(run_dir, "it holds a run without config.yaml")
+        elif config_path.read_text() != text:
+            changed = _changed_keys(yaml.safe_load(config_path.read_text()) or {}, cfg)
+            if changed:
+                move_aside(run_dir, f"configuration changed ({', '.join(changed[:5])})")
+            else:
+                print(f"{run_dir}: only resumable settings changed; resuming", flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(text)
     return config_path
@@ -61,6 +82,10 @@ def move_aside(run_dir: Path, why: str) -> None:
     """Keep an existing run under a new name instead of deleting it."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     kept = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{n}")
     run_dir.rename(kept)
     print(f"{run_dir}: {why}; the old run is kept at {kept}", flush=True)
 
