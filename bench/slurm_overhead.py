@@ -28,7 +28,8 @@ from pathlib import Path
 
 import submitit
 
-from pipeline.launch import load_profile, make_executor, slurm_cluster_answers
+from pipeline.cluster_profiles import load_profile
+from pipeline.launch import make_executor, slurm_cluster_answers
 
 
 def first_line() -> float:

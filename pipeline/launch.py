@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import submitit
-import yaml
 
-PROFILE_DIR = Path(__file__).resolve().parents[1] / "slurm" / "profiles"
-PROFILE_KEYS = ("partition", "account", "gpus_per_node", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb",
-                "timeout_min", "constraint", "qos")
+from pipeline.cluster_profiles import ProfileError, load_profile
+
 # profile key -> submitit AutoExecutor parameter
 _AUTO_NAMES = {"partition": "slurm_partition", "account": "slurm_account", "constraint": "slurm_constraint",
                "qos": "slurm_qos"}
@@ -49,31 +47,8 @@ def slurm_cluster_answers() -> bool:
         return False
 
 
-class ProfileError(ValueError):
-    """A cluster profile is missing or malformed; raised before anything is submitted."""
-
-
 class JobFailedError(RuntimeError):
     """The training job failed; the message carries the job's error text."""
-
-
-def load_profile(name_or_path: str | Path) -> dict[str, Any]:
-    """A profile by name (``slurm/profiles/<name>.yaml``) or path, with empty entries dropped."""
-    path = Path(name_or_path)
-    if not path.is_file():
-        named = PROFILE_DIR / f"{name_or_path}.yaml"
-        if not named.is_file():
-            known = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
-            raise ProfileError(f"no cluster profile {str(name_or_path)!r}: neither a file nor one of {known} "
-                               f"in {PROFILE_DIR}")
-        path = named
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ProfileError(f"cluster profile {path} must be a mapping of {list(PROFILE_KEYS)}")
-    unknown = sorted(set(data) - set(PROFILE_KEYS))
-    if unknown:
-        raise ProfileError(f"cluster profile {path}: unknown key(s) {unknown}; allowed: {list(PROFILE_KEYS)}")
-    return {k: v for k, v in data.items() if v not in (None, "")}
 
 
 def train_argv(cfg_path: Path | None, overrides: list[str], out_dir: Path) -> list[str]:

@@ -240,7 +240,7 @@ def validate(params: Params, *, check_profile_file: bool = True) -> Params:
     la = params.launcher
     _check(la.kind in LAUNCHERS, "launcher.kind", f"must be one of {list(LAUNCHERS)}, got {la.kind!r}")
     if check_profile_file and la.kind == "slurm":
-        from pipeline.launch import ProfileError, load_profile  # submitit only where Slurm is used
+        from pipeline.cluster_profiles import ProfileError, load_profile
         try:
             load_profile(la.cluster_profile)
         except ProfileError as e:

@@ -26,6 +26,7 @@ from digan.config import Config, ConfigError
 from digan.generate import load_generator
 from digan.training.checkpoint import load_checkpoint, save_atomic
 from digan.training.loop import CHECKPOINT_NAME, METRICS_NAME, RESUMABLE_CHANGES
+from pipeline.cluster_profiles import load_profile
 from pipeline.params import RUNS_ROOT, Params, Pretrained, experiment_config, load_params
 
 CURVES_ROOT = Path("curves")
@@ -132,7 +133,7 @@ def write_curve_header(out: Path) -> None:
 
 
 def run(params: Params, name: str) -> Path:
-    from pipeline.launch import launch, load_profile  # submitit is imported only when a stage trains
+    from pipeline.launch import launch  # submitit is imported only when a stage trains
 
     exp = params.experiments[name]
     if exp.pretrained is not None:

@@ -53,7 +53,8 @@ from digan.config import Config, ConfigError, load_config
 from digan.tracking import DEFAULT_EXPERIMENT, RUN_FILE, STATUSES, MlflowTracker, flatten, git_commit
 from digan.train import prepare_data
 from digan.training.loop import METRICS_NAME
-from pipeline.launch import ERROR_TAIL_LINES, STATE_CHECK_S, ProfileError, load_profile, submit_array
+from pipeline.cluster_profiles import ProfileError, load_profile
+from pipeline.launch import ERROR_TAIL_LINES, STATE_CHECK_S, submit_array
 
 SWEEP_KEYS = ("name", "base_config", "launcher", "cluster_profile", "parallelism", "set", "grid", "runs", "out")
 RUN_KEYS = ("name", "set")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.launch import (JobFailedError, ProfileError, launch, launch_array, load_profile, main,
-                             slurm_cluster_answers)
+from pipeline.cluster_profiles import ProfileError, load_profile
+from pipeline.launch import JobFailedError, launch, launch_array, main, slurm_cluster_answers
 from tests.helpers import REPO, assert_same_parameters, load_state, run_train, tiny_config, write_config
 from tests.test_resume import assert_bit_identical
 

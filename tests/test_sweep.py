@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import slurm.sweep as sweep_module
-from pipeline.launch import ProfileError
+from pipeline.cluster_profiles import ProfileError
 from slurm.sweep import SweepError, load_sweep, main
 from tests.helpers import REPO, tiny_config, write_config
 from tests.test_slurm import slurm  # noqa: F401 - the cluster fixture, with its skip/require rule

@@ -1,0 +1,139 @@
+"""Stage dependencies cannot go stale (issue 12): every repository file a stage's code imports is a dep.
+
+For each stage of dvc.yaml whose command is ``python -m <module>``, the import closure of that module
+inside the repository is computed from the source (imports anywhere in a file, function-local ones
+included, plus modules started as child processes with ``python -m <name>``), and every file of it must
+be covered by a dep of the stage: the file itself or a directory above it. A second test edits a
+default in digan/config.py in a fresh copy and checks that ``dvc status`` reports the stages that read it.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import REPO, fresh_copy
+
+PACKAGES = ("digan", "pipeline", "slurm")
+
+
+def module_file(name: str) -> Path | None:
+    """The repository file of a dotted module name (a module or a package's __init__), if there is one."""
+    base = REPO.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Dotted names a file imports (``from a import b`` gives a and a.b) or runs with ``python -m``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if re.fullmatch(r"(digan|pipeline|slurm)(\.\w+)+", node.value):
+                names.add(node.value)
+    return {n for n in names if n.split(".")[0] in PACKAGES}
+
+
+def import_closure(module: str) -> set[Path]:
+    """Every repository file loaded when ``module`` runs, parent packages' __init__ files included."""
+    todo, seen = [module], set()
+    files: set[Path] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            path = module_file(".".join(parts[:i]))
+            if path is not None and path not in files:
+                files.add(path)
+                todo.extend(_imported_names(path))
+    return files
+
+
+def _stage_modules() -> dict[str, tuple[str, list[str]]]:
+    """stage name -> (module its command runs, deps as written in dvc.yaml)."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    out = {}
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        match = re.match(r"python -m ([\w.]+)", body["cmd"])
+        assert match, f"stage {name}: command {body['cmd']!r} is not python -m <module>"
+        deps = [next(iter(d)) if isinstance(d, dict) else d for d in body.get("deps", [])]
+        out[name] = (match.group(1), deps)
+    return out
+
+
+def _covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(REPO).as_posix()
+    return any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps if "${" not in d)
+
+
+@pytest.mark.parametrize("stage", sorted(_stage_modules()))
+def test_stage_lists_every_file_its_code_imports(stage):
+    module, deps = _stage_modules()[stage]
+    closure = import_closure(module)
+    assert module_file(module) in closure
+    missing = sorted(p.relative_to(REPO).as_posix() for p in closure if not _covered(p, deps))
+    assert not missing, f"dvc.yaml stage {stage} misses deps of python -m {module}: {missing}"
+
+
+def test_closure_follows_lazy_imports_and_child_processes():
+    """The closure is not a toy: pipeline.train launches digan.train as a child process and imports
+    submitit's launcher lazily; both must be in it, and a data-only stage must not pull in the model."""
+    train = {p.relative_to(REPO).as_posix() for p in import_closure("pipeline.train")}
+    assert {"digan/train.py", "pipeline/launch.py", "digan/config.py", "digan/data/clip_store.py",
+            "pipeline/params.py", "digan/models/generator.py"} <= train
+    synthesize = {p.relative_to(REPO).as_posix() for p in import_closure("pipeline.synthesize")}
+    assert "digan/data/synthetic.py" in synthesize
+    assert not any(p.startswith(("digan/models/", "digan/training/")) for p in synthesize), sorted(synthesize)
+
+
+def _dvc(cmd: list[str], cwd: Path) -> str:
+    env = {**os.environ, "DIGAN_TRACKING": "none"}
+    proc = subprocess.run(["dvc", *cmd], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def _changed_stages(status: str) -> set[str]:
+    """Stage names from ``dvc status`` ("train@main:" headers of stages with changed deps)."""
+    return set(re.findall(r"^(\S+):\s*$", status, flags=re.M))
+
+
+def test_changing_a_config_default_marks_the_stages_that_read_it(tmp_path):
+    clone = fresh_copy(tmp_path / "clone")
+    assert "modified:" not in _dvc(["status"], clone), "dvc.lock is stale; run dvc repro and commit it"
+    config = clone / "digan" / "config.py"
+    text = config.read_text()
+    edited = re.sub(r"(r1_gamma: float = )([0-9.]+)", r"\g<1>2.0", text, count=1)
+    assert edited != text, "the r1_gamma default moved; update this test"
+    config.write_text(edited)
+    changed = _changed_stages(_dvc(["status"], clone))
+    experiments = yaml.safe_load((clone / "params.yaml").read_text())["experiments"]
+    assert {f"train@{k}" for k in experiments} <= changed, changed
