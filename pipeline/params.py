@@ -31,7 +31,7 @@ import yaml
 from digan.config import Config, ConfigError, apply_override, config_from_dict, set_nested
 from digan.data.sources import DATASETS, load_sources
 
-PROFILES = ("default", "paper")
+PROFILES = ("default", "paper", "smoke")
 LAUNCHERS = ("local", "slurm")
 BACKBONES = ("i3d", "c3d")
 ANALYSES = ("quality", "curve", "time", "speed", "space", "prediction", "motion_d", "media")

@@ -4,8 +4,9 @@ The experiment's configuration (the profile's ``model`` + the experiment's σt a
 pipeline.params) is written to ``runs/<experiment>/config.yaml`` and trained through submitit, on this
 machine or on Slurm (``launcher``). The stage blocks, streams the job's log and fails with the job's error.
 ``runs/<experiment>/`` persists between DVC runs so an interrupted stage resumes from its checkpoint,
-also when only resumable settings changed (steps, log_every, …); after any other configuration change
-the old run is moved aside to ``runs/<experiment>.replaced-<time>/``, never deleted. An experiment with
+also when only resumable settings changed (steps, log_every, …); after any other configuration change, or
+when the training code or clips differ from those the run was trained with (``inputs.json``), the old run
+is moved aside to ``runs/<experiment>.replaced-<time>/``, never deleted. An experiment with
 ``pretrained`` is not trained: its released checkpoint is checksummed and imported into
 ``runs/<experiment>/checkpoint.pt`` for the evaluate stage.
 """
@@ -26,6 +27,7 @@ from digan.config import Config, ConfigError
 from digan.generate import load_generator
 from digan.training.checkpoint import load_checkpoint, save_atomic
 from digan.training.loop import CHECKPOINT_NAME, METRICS_NAME, RESUMABLE_CHANGES
+from pipeline.closure import fingerprint, import_closure
 from pipeline.cluster_profiles import load_profile
 from pipeline.params import RUNS_ROOT, Params, Pretrained, experiment_config, load_params
 
@@ -47,24 +49,51 @@ def _get(data: dict, dotted: str) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
-def prepare_run_dir(run_dir: Path, cfg: Config) -> Path:
-    """Write config.yaml. A run with the same configuration, or one that differs only in keys a
-    checkpoint resumes across (steps, log_every, …), is resumed; any other run is moved aside to
-    ``<run_dir>.replaced-<time>``, never deleted."""
-    config_path = run_dir / "config.yaml"
+INPUTS_NAME = "inputs.json"  # fingerprints of the code and clips a run was trained with
+INPUT_NAMES = {"code": "training code", "data": "training clips"}
+
+
+def training_inputs(cfg: Config) -> dict[str, str]:
+    """Fingerprints of what a run's weights depend on besides its config: the training code (the import
+    closure of ``digan.train``) and the training clips (every file of the clip store; about 20 s for a
+    10 GB paper store, once per stage run)."""
+    data = Path(cfg.data.path)
+    files = sorted(p for p in data.rglob("*") if p.is_file()) if data.is_dir() else []
+    return {"code": fingerprint(import_closure("digan.train")),
+            "data": fingerprint(files, data) if files else "none"}
+
+
+def prepare_run_dir(run_dir: Path, cfg: Config, inputs: dict[str, str] | None = None) -> Path:
+    """Write config.yaml (and inputs.json). A run with the same configuration, or one that differs only
+    in keys a checkpoint resumes across (steps, log_every, …), is resumed, unless it was trained with
+    other code or clips (``inputs``); any other run is moved aside to ``<run_dir>.replaced-<time>``,
+    never deleted."""
+    config_path, inputs_path = run_dir / "config.yaml", run_dir / INPUTS_NAME
     text = yaml.safe_dump(cfg.to_dict(), sort_keys=True)
     if run_dir.exists() and any(run_dir.iterdir()):
+        why = None
         if not config_path.is_file():
-            move_aside(run_dir, "it holds a run without config.yaml")
+            why = "it holds a run without config.yaml"
         elif config_path.read_text() != text:
             changed = _changed_keys(yaml.safe_load(config_path.read_text()) or {}, cfg)
             if changed:
-                move_aside(run_dir, f"configuration changed ({', '.join(changed[:5])})")
-            else:
-                print(f"{run_dir}: only resumable settings changed; resuming", flush=True)
+                why = f"configuration changed ({', '.join(changed[:5])})"
+        if why is None and inputs is not None and inputs_path.is_file():
+            saved = json.loads(inputs_path.read_text())
+            changed = [k for k in inputs if saved.get(k) != inputs[k]]
+            if changed:
+                why = f"trained with other {' and '.join(INPUT_NAMES[k] for k in changed)}"
+        if why is not None:
+            move_aside(run_dir, why)
+        elif config_path.read_text() != text:
+            print(f"{run_dir}: only resumable settings changed; resuming", flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path.write_text(text)
+    if inputs is not None:
+        with atomic_write(inputs_path) as f:
+            f.write(json.dumps(inputs, indent=1, sort_keys=True).encode())
     return config_path
+
 
 
 def write_curve(run_dir: Path, out: Path) -> int:
@@ -144,7 +173,7 @@ def run(params: Params, name: str) -> Path:
         return run_dir
     cfg = experiment_config(params, name)
     run_dir = RUNS_ROOT / name
-    config_path = prepare_run_dir(run_dir, cfg)
+    config_path = prepare_run_dir(run_dir, cfg, training_inputs(cfg))
     la = params.launcher
     profile = load_profile(la.cluster_profile) if la.kind == "slurm" else None
     os.environ["DIGAN_PROFILE"] = params.profile

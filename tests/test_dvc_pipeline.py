@@ -1,9 +1,12 @@
-"""The DVC pipeline of the default profile, run for real in a fresh copy of the repository (issue 6).
+"""The DVC pipeline, run for real in a fresh copy of the repository (issues 6 and 12).
 
-`dvc repro` runs every stage; a second `dvc repro` runs nothing; `dvc exp run -S sigma_t=0.5` re-runs
-exactly the train/evaluate stages of the experiments that share the top-level sigma_t, then report, and
-those experiments' table rows change while the others stay byte-identical. This is the longest test of
-the suite (the whole default profile, twice in part); DIGAN_SKIP_DVC_PIPELINE=1 skips it locally.
+The smoke profile (conf/profile/smoke.yaml, seconds per stage) carries the mechanics on every test run:
+the committed dvc.lock matches the committed code and params; `dvc repro` runs every stage; a second
+`dvc repro` runs nothing; `dvc exp run -S sigma_t=0.5` re-runs exactly the train/evaluate stages of the
+experiments that share the top-level sigma_t, then report, and those experiments' table rows change while
+the others stay byte-identical. The full default profile's `dvc repro` (about 20 minutes on 2 cores) is
+marked ``full``: `.ci/run` runs it as its own step (`python -m pytest -m full`).
+DIGAN_SKIP_DVC_PIPELINE=1 skips both locally.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def _ran(log: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", log))
 
 
-def _assert_tracked(clone: Path, experiments: dict) -> None:
+def _assert_tracked(clone: Path, experiments: dict, profile: str, main: str) -> None:
     """Every train and evaluate stage left one finished MLflow run in the default store (./mlflow.db)."""
     import mlflow
 
@@ -44,9 +47,9 @@ def _assert_tracked(clone: Path, experiments: dict) -> None:
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     names = sorted(r.info.run_name for r in runs if r.info.status == "FINISHED")
     assert names == sorted([*experiments, *(f"evaluate-{k}" for k in experiments)])
-    evaluate_main = next(r for r in runs if r.info.run_name == "evaluate-main")
+    evaluate_main = next(r for r in runs if r.info.run_name == f"evaluate-{main}")
     assert any(k.startswith("quality.") for k in evaluate_main.data.metrics)
-    assert evaluate_main.data.tags["profile"] == "default"
+    assert evaluate_main.data.tags["profile"] == profile
 
 
 def _rows(path: Path) -> dict[tuple[str, str], str]:
@@ -54,23 +57,48 @@ def _rows(path: Path) -> dict[tuple[str, str], str]:
         return {(r["row_label"], r["column"]): r["text"] for r in csv.DictReader(f)}
 
 
-def test_default_profile_repro_noop_and_sigma_t_experiment(tmp_path):
-    clone = fresh_copy(tmp_path / "clone")
-    params = yaml.safe_load((clone / "params.yaml").read_text())
-    experiments = params["experiments"]
-
-    # The committed dvc.lock describes this code and these params: only the outputs are missing.
+def _assert_lock_current(clone: Path) -> None:
+    """The committed dvc.lock describes this code and these params: only the outputs are missing."""
     status = _run(["dvc", "status"], clone)
     assert "modified:" not in status and "new:" not in status, f"dvc.lock is stale; run dvc repro and commit it:\n{status}"
 
-    first = _ran(_run(["dvc", "repro"], clone, tracking="mlflow"))
-    expected_all = ({f"synthesize@{k}" for k in params["synthetic_sets"]} | {f"probe@{k}" for k in params["probes"]}
-                    | {f"{s}@{k}" for k in experiments for s in ("train", "evaluate")} | {"report"})
-    assert first == expected_all
+
+def _expected_stages(params: dict) -> set[str]:
+    return ({f"synthesize@{k}" for k in params["synthetic_sets"]} | {f"probe@{k}" for k in params["probes"]}
+            | {f"{s}@{k}" for k in params["experiments"] for s in ("train", "evaluate")} | {"report"})
+
+
+def _assert_tables(clone: Path) -> None:
     for t in range(1, 9):
         for ext in ("md", "csv", "tex"):
             assert (clone / "reports" / "tables" / f"table{t}.{ext}").is_file()
-    _assert_tracked(clone, experiments)
+
+
+def _switch_profile(clone: Path, profile: str) -> dict:
+    """Make ``profile`` the composition default of conf/ and params.yaml its composition, committed, as a
+    user who picks it for good would (then ``dvc exp run -S key=value`` composes on top of it)."""
+    from dvc.utils.hydra import compose_and_dump
+
+    config = clone / "conf" / "config.yaml"
+    text = config.read_text()
+    assert "  - profile: default\n" in text
+    config.write_text(text.replace("  - profile: default\n", f"  - profile: {profile}\n"))
+    compose_and_dump(clone / "params.yaml", str(clone / "conf"), None, "config", "", [])
+    subprocess.run(["git", "commit", "-qam", f"profile {profile}"], cwd=clone, check=True)
+    return yaml.safe_load((clone / "params.yaml").read_text())
+
+
+def test_smoke_profile_repro_noop_and_sigma_t_experiment(tmp_path):
+    clone = fresh_copy(tmp_path / "clone")
+    _assert_lock_current(clone)
+    params = _switch_profile(clone, "smoke")
+    assert params["profile"] == "smoke"
+    experiments = params["experiments"]
+
+    first = _ran(_run(["dvc", "repro"], clone, tracking="mlflow"))
+    assert first == _expected_stages(params)
+    _assert_tables(clone)
+    _assert_tracked(clone, experiments, "smoke", "main")
     tables_before = {p.name: p.read_bytes() for p in (clone / "reports" / "tables").iterdir()}
     table5_before = _rows(clone / "reports" / "tables" / "table5.csv")
 
@@ -80,7 +108,8 @@ def test_default_profile_repro_noop_and_sigma_t_experiment(tmp_path):
     shared = {k for k, e in experiments.items() if e["sigma_t_param"] == "sigma_t"}
     assert shared and shared != set(experiments)
     assert _ran(log) == {f"{s}@{k}" for k in shared for s in ("train", "evaluate")} | {"report"}
-    assert yaml.safe_load((clone / "params.yaml").read_text())["sigma_t"] == 0.5
+    after = yaml.safe_load((clone / "params.yaml").read_text())
+    assert after["sigma_t"] == 0.5 and after["profile"] == "smoke"
 
     tables_after = {p.name: p.read_bytes() for p in (clone / "reports" / "tables").iterdir()}
     assert tables_after["table1.csv"] != tables_before["table1.csv"], "the main run's FVD must change"
@@ -89,3 +118,17 @@ def test_default_profile_repro_noop_and_sigma_t_experiment(tmp_path):
     changed_rows = {r for r, c in table5_before if table5_before[(r, c)] != table5_after.get((r, c))}
     assert fixed_rows and not (fixed_rows & changed_rows), "rows of fixed-sigma_t experiments must not change"
     assert changed_rows, "rows of shared-sigma_t experiments must change"
+
+
+@pytest.mark.full
+def test_default_profile_full_repro(tmp_path):
+    """The whole default profile as a user runs it: every stage, every table, every run tracked, and a
+    second dvc repro that runs nothing."""
+    clone = fresh_copy(tmp_path / "clone")
+    _assert_lock_current(clone)
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    assert params["profile"] == "default"
+    assert _ran(_run(["dvc", "repro"], clone, tracking="mlflow")) == _expected_stages(params)
+    _assert_tables(clone)
+    _assert_tracked(clone, params["experiments"], "default", "main")
+    assert _ran(_run(["dvc", "repro"], clone)) == set(), "a second dvc repro must run nothing"

@@ -39,7 +39,7 @@ def test_committed_params_are_the_hydra_composition_of_conf():
             assert composed["profile"] == "paper" and composed["launcher"]["kind"] == "slurm"
 
 
-def test_both_profiles_validate(tmp_path):
+def test_every_profile_validates(tmp_path):
     assert load_params(PARAMS).profile == "default"
     paper = _write(tmp_path, lambda d: None)
     from dvc.utils.hydra import compose_and_dump
@@ -47,6 +47,10 @@ def test_both_profiles_validate(tmp_path):
     params = load_params(paper)
     assert params.profile == "paper" and params.evaluate.backbone == "i3d"
     assert experiment_config(params, "ucf101_all").generator.resolution == 128
+    smoke = tmp_path / "smoke.yaml"
+    compose_and_dump(smoke, str(REPO / "conf"), None, "config", "", ["profile=smoke"])
+    params = load_params(smoke)
+    assert params.profile == "smoke" and experiment_config(params, "main").generator.resolution == 16
 
 
 def test_real_statistics_follow_the_paper_per_dataset(tmp_path):

@@ -1,4 +1,5 @@
-"""The train stage never deletes a run: resumable changes resume it, any other change moves it aside."""
+"""The train stage never deletes a run: resumable changes resume it, any other change (config, training
+code or clips) moves it aside."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +7,8 @@ import dataclasses
 import yaml
 
 from digan.config import load_config
-from pipeline.train import prepare_run_dir
+from pipeline.closure import REPO, import_closure
+from pipeline.train import prepare_run_dir, training_inputs
 
 
 def _run(tmp_path):
@@ -46,3 +48,30 @@ def test_a_directory_without_config_is_kept(tmp_path):
     prepare_run_dir(run_dir, load_config(None))
     [kept] = [p for p in run_dir.parent.iterdir() if p.name != "main"]
     assert (kept / "notes.txt").read_text() == "mine"
+
+
+def test_a_finished_run_trained_with_other_code_or_clips_is_moved_aside(tmp_path, capsys):
+    """DVC re-runs train@ when a code or data dep changed; the config alone would then say 'resume'."""
+    run_dir, cfg = _run(tmp_path)
+    prepare_run_dir(run_dir, cfg, {"code": "a", "data": "b"})
+    prepare_run_dir(run_dir, cfg, {"code": "a", "data": "b"})
+    assert (run_dir / "checkpoint.pt").is_file()
+    prepare_run_dir(run_dir, cfg, {"code": "changed", "data": "b"})
+    assert not (run_dir / "checkpoint.pt").exists()
+    kept = [p for p in run_dir.parent.iterdir() if p.name.startswith("main.replaced-")]
+    assert len(kept) == 1 and (kept[0] / "checkpoint.pt").read_bytes() == b"weights of a long run"
+    assert "trained with other training code" in capsys.readouterr().out
+
+
+def test_training_inputs_follow_the_clips_and_the_code(tmp_path):
+    store = tmp_path / "clips"
+    store.mkdir()
+    (store / "meta.json").write_text("{}")
+    cfg = load_config(None, [f"data.path={store}"])
+    before = training_inputs(cfg)
+    assert before == training_inputs(cfg)
+    (store / "manifest.csv").write_text("clip_index\n0\n")
+    after = training_inputs(cfg)
+    assert after["data"] != before["data"] and after["code"] == before["code"]
+    trained_code = {p.relative_to(REPO).as_posix() for p in import_closure("digan.train")}
+    assert {"digan/models/inr.py", "digan/training/loop.py", "digan/config.py"} <= trained_code

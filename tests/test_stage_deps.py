@@ -1,14 +1,13 @@
 """Stage dependencies cannot go stale (issue 12): every repository file a stage's code imports is a dep.
 
 For each stage of dvc.yaml whose command is ``python -m <module>``, the import closure of that module
-inside the repository is computed from the source (imports anywhere in a file, function-local ones
-included, plus modules started as child processes with ``python -m <name>``), and every file of it must
-be covered by a dep of the stage: the file itself or a directory above it. A second test edits a
+inside the repository (pipeline.closure: imports anywhere in a file, function-local ones included, plus
+modules started as child processes with ``python -m <name>``) is computed, and every file of it must be
+covered by a dep of the stage: the file itself or a directory above it. A second test edits a
 default in digan/config.py in a fresh copy and checks that ``dvc status`` reports the stages that read it.
 """
 from __future__ import annotations
 
-import ast
 import os
 import re
 import subprocess
@@ -17,64 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import REPO, fresh_copy
-
-PACKAGES = ("digan", "pipeline", "slurm")
-
-
-def module_file(name: str) -> Path | None:
-    """The repository file of a dotted module name (a module or a package's __init__), if there is one."""
-    base = REPO.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imported_names(path: Path) -> set[str]:
-    """Dotted names a file imports (``from a import b`` gives a and a.b) or runs with ``python -m``."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                module = ".".join(base + ([node.module] if node.module else []))
-            else:
-                module = node.module or ""
-            names.add(module)
-            names.update(f"{module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if re.fullmatch(r"(digan|pipeline|slurm)(\.\w+)+", node.value):
-                names.add(node.value)
-    return {n for n in names if n.split(".")[0] in PACKAGES}
-
-
-def import_closure(module: str) -> set[Path]:
-    """Every repository file loaded when ``module`` runs, parent packages' __init__ files included."""
-    todo, seen = [module], set()
-    files: set[Path] = set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        parts = name.split(".")
-        for i in range(1, len(parts) + 1):
-            path = module_file(".".join(parts[:i]))
-            if path is not None and path not in files:
-                files.add(path)
-                todo.extend(_imported_names(path))
-    return files
-
+from pipeline.closure import REPO, import_closure, module_file
+from tests.helpers import fresh_copy
 
 def _stage_modules() -> dict[str, tuple[str, list[str]]]:
     """stage name -> (module its command runs, deps as written in dvc.yaml)."""
