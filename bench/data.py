@@ -53,7 +53,8 @@ def write_ucf(raw: Path, videos: Iterable[np.ndarray]) -> list[Path]:
     (lists / "classInd.txt").write_text("1 Drift\n")
     paths = []
     for i, video in enumerate(videos):
-        suffix, codec = (".avi", ["-c:v", "mpeg4", "-q:v", "3"]) if i % 2 else (".mp4", ["-c:v", "libx264", "-crf", "20"])
+        avi, mp4 = (".avi", ["-c:v", "mpeg4", "-q:v", "3"]), (".mp4", ["-c:v", "libx264", "-crf", "20"])
+        suffix, codec = avi if i % 2 else mp4
         path = raw / "UCF-101" / "Drift" / f"v_Drift_g{i:02d}_c01{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",

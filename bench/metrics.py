@@ -54,7 +54,7 @@ def main() -> None:
         torch.backends.cudnn.allow_tf32 = True
         modes.append(("bf16 autocast", torch.bfloat16, torch.bfloat16))
     for label, dtype, autocast in modes:
-        def extract():
+        def extract(autocast=autocast):
             with torch.autocast(args.device.split(":")[0], dtype=autocast, enabled=autocast is not None):
                 model.features(videos)
         seconds = timed(extract)

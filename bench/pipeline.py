@@ -2,8 +2,8 @@
 
     python bench/pipeline.py [--keep DIR]
 
-Runs in a fresh copy of the repository (tracked and untracked-but-not-ignored files, committed into a
-new git repository), so nothing in the working tree is reused. Stage times are the intervals between
+Runs in a fresh clone of the committed HEAD (commit your changes first), so nothing in the working tree
+is reused. Stage times are the intervals between
 DVC's "Running stage" lines, so each includes DVC's own bookkeeping for that stage. Printed, not asserted.
 """
 from __future__ import annotations
@@ -19,8 +19,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from tests.helpers import fresh_copy  # noqa: E402  (the same fresh copy as the pipeline test)
+
+
+def fresh_clone(dest: Path) -> Path:
+    """A clone of HEAD with its own git identity (dvc commits nothing here, but git needs one)."""
+    subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
+    for key, value in (("user.name", "digan"), ("user.email", "digan@localhost")):
+        subprocess.run(["git", "config", key, value], cwd=dest, check=True)
+    return dest
 
 
 def timed_repro(cwd: Path) -> tuple[float, list[tuple[str, float]]]:
@@ -45,9 +51,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--keep", type=Path, help="run in this (new) directory and keep it")
     args = p.parse_args()
-    dest = args.keep or Path(tempfile.mkdtemp(prefix="digan-bench-"))
-    dest.mkdir(parents=True, exist_ok=True)
-    clone = fresh_copy(dest)
+    dest = args.keep or Path(tempfile.mkdtemp(prefix="digan-bench-")) / "clone"
+    clone = fresh_clone(dest)
     total, stages = timed_repro(clone)
     noop, rerun = timed_repro(clone)
     tracking = os.environ.get("DIGAN_TRACKING", "mlflow")
@@ -59,7 +64,7 @@ def main() -> None:
         groups[name.split("@")[0]] = groups.get(name.split("@")[0], 0.0) + seconds
     print("  by kind: " + ", ".join(f"{k} {v:.0f} s ({v / total:.0%})" for k, v in groups.items()))
     if args.keep is None:
-        shutil.rmtree(dest)
+        shutil.rmtree(dest.parent)
 
 
 if __name__ == "__main__":

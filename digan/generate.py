@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--t-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("T0", "T1"),
                    help="times of the first and last frame; training clips span [0, 1]")
-    p.add_argument("--resolution", type=int, default=None, help="default: the training resolution; any multiple of resolution / input_resolution")
+    p.add_argument("--resolution", type=int, default=None,
+                   help="default: the training resolution; any multiple of resolution / input_resolution")
     p.add_argument("--spatial-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("A", "B"),
                    help="window of the unit frame, e.g. -0.25 1.25 to zoom out (paper Fig. 9)")
     p.add_argument("--num-videos", type=int, default=1)

@@ -36,9 +36,10 @@ import pickle
 import re
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ class Placeholder(dict):
 
     pickle_global = "?"
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "Placeholder":
+    def __new__(cls, *args: Any, **kwargs: Any) -> Placeholder:
         obj = dict.__new__(cls)
         obj.args, obj.kwargs, obj.state, obj.items_list = args, kwargs, None, []
         return obj
@@ -280,10 +281,10 @@ class Module:
     class_name: str
     params: dict[str, Tensor]
     buffers: dict[str, Tensor]
-    children: dict[str, "Module"]
+    children: dict[str, Module]
     attrs: dict[str, Any] = field(default_factory=dict)
 
-    def child(self, name: str, where: str) -> "Module":
+    def child(self, name: str, where: str) -> Module:
         if name not in self.children:
             raise OfficialSnapshotError(f"{where}: {self.class_name} has no submodule {name!r} (has "
                                         f"{sorted(self.children)}); not a DIGAN network")

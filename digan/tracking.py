@@ -11,13 +11,15 @@ id is kept in ``<out>/mlflow_run.json`` so that resuming an output directory con
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol
+from typing import Any, Protocol
 
 from digan.atomic import atomic_write
 
@@ -213,6 +215,12 @@ class MlflowTracker:
         if status not in STATUSES:
             raise ValueError(f"run status must be one of {STATUSES}, got {status!r}")
         self._client.set_terminated(self.run_id, status=status)
+
+
+def default_tracking() -> str:
+    """$DIGAN_TRACKING, else ``mlflow`` where it is installed (the pipeline extra) and ``none`` where the
+    library was installed alone."""
+    return os.environ.get("DIGAN_TRACKING") or ("mlflow" if importlib.util.find_spec("mlflow") else "none")
 
 
 def make_tracker(kind: str, out_dir: str | os.PathLike[str]) -> Tracker:

@@ -26,10 +26,9 @@ from digan.data.clip_store import ClipStore
 from digan.data.synthetic import make_synthetic_dataset
 from digan.data.video_io import write_video
 from digan.generate import generate_frames, tile_videos, to_uint8
-from digan.tracking import Tracker, flatten, make_tracker, run_tags
+from digan.tracking import Tracker, default_tracking, flatten, make_tracker, run_tags
 from digan.training.checkpoint import save_atomic
-from digan.training.loop import (CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer,
-                                 TrainingInterrupted)
+from digan.training.loop import CHECKPOINT_NAME, METRICS_NAME, NonFiniteLossError, Trainer, TrainingInterrupted
 
 SAMPLE_VIDEOS = 8
 SNAPSHOT_DIR = "snapshots"
@@ -158,10 +157,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/default", help="run directory (checkpoint, metrics, samples)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--nproc", type=int, default=1, help="DDP processes to spawn on this machine")
-    p.add_argument("--tracking", choices=("mlflow", "none"),
-                   default=os.environ.get("DIGAN_TRACKING", "mlflow"),
-                   help="experiment tracking (default: $DIGAN_TRACKING or mlflow); MLFLOW_TRACKING_URI "
-                        "overrides the default store ./mlflow.db")
+    p.add_argument("--tracking", choices=("mlflow", "none"), default=default_tracking(),
+                   help="experiment tracking (default: $DIGAN_TRACKING, else mlflow when installed: the "
+                        "pipeline extra); MLFLOW_TRACKING_URI overrides the default store ./mlflow.db")
     p.add_argument("--profile", default=os.environ.get("DIGAN_PROFILE", "default"),
                    help="name of the compute profile, recorded as a tag (default: $DIGAN_PROFILE or default)")
     return p.parse_args(argv)

@@ -1,9 +1,10 @@
 """Stage evaluate@<experiment>: measure one trained model → metrics/<experiment>/*.json (+ media/).
 
 Which measurements run is the experiment's ``analyses`` list (params.yaml), each writing one file:
-``quality`` (FVD/KVD/IS, Tables 1, 5, 7, 8), ``curve`` (FVD over training iterations), ``time`` (Table 2: the training grid, in-between times and
-t > 1), ``speed`` (Table 3), ``space`` (Table 4: FVD and, by projection, PSNR/SSIM against real
-higher-resolution clips), ``prediction`` (Table 6), ``motion_d`` (Fig. 10) and ``media`` (Figs. 1, 3–7, 9).
+``quality`` (FVD/KVD/IS, Tables 1, 5, 7, 8), ``curve`` (FVD over training iterations), ``time`` (Table 2:
+the training grid, in-between times and t > 1), ``speed`` (Table 3), ``space`` (Table 4: FVD and, by
+projection, PSNR/SSIM against real higher-resolution clips), ``prediction`` (Table 6), ``motion_d``
+(Fig. 10) and ``media`` (Figs. 1, 3–7, 9).
 Every file starts with the same header (experiment, profile, dataset, label, tables, checkpoint, steps), so
 the report can say where each number comes from. The run is logged to MLflow as ``evaluate-<experiment>``.
 """
@@ -14,8 +15,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

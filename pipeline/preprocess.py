@@ -45,7 +45,8 @@ def config_from_params(params: dict[str, Any], dataset: str, default_workers: in
             raise ValueError(f"preprocess.{key} must be an integer, got {value!r}")
         if key in ("scale_flags", "resample") and not (value is None or isinstance(value, str)):
             raise ValueError(f"preprocess.{key} must be a string, got {value!r}")
-        if key == "stores" and not (value is None or (isinstance(value, list) and all(isinstance(s, str) for s in value))):
+        names = isinstance(value, list) and all(isinstance(s, str) for s in value)
+        if key == "stores" and not (value is None or names):
             raise ValueError(f"preprocess.stores must be a list of store names, got {value!r}")
     if values.get("stores") is not None:
         values["stores"] = tuple(values["stores"])
@@ -54,7 +55,8 @@ def config_from_params(params: dict[str, Any], dataset: str, default_workers: in
     return cfg
 
 
-def clip_set_jobs(params: dict[str, Any], name: str, cfg: PreprocessConfig) -> tuple[str, list[tuple[Path, PreprocessConfig]]]:
+def clip_set_jobs(params: dict[str, Any], name: str,
+                  cfg: PreprocessConfig) -> tuple[str, list[tuple[Path, PreprocessConfig]]]:
     """(dataset, [(output directory, config)]) of a clip set: its stores, then the same clips at each scale."""
     clip_sets = params.get("clip_sets") or {}
     if name not in clip_sets:
@@ -69,7 +71,8 @@ def clip_set_jobs(params: dict[str, Any], name: str, cfg: PreprocessConfig) -> t
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", help="a dataset, or a clip_sets key of --params (its dataset, resolution, frames, scales)")
+    parser.add_argument("name",
+                        help="a dataset, or a clip_sets key of --params (its dataset, resolution, frames, scales)")
     parser.add_argument("--raw", type=Path, default=Path("data/raw"))
     parser.add_argument("--out", type=Path, default=Path("data/clips"))
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: CPU count)")

@@ -6,7 +6,9 @@
 A sweep file::
 
     name: sigma_t_grid                 # MLflow parent run name, tag ``sweep`` on every training's run
-    base_config: configs/default.yaml  # the digan config every run starts from
+    base_config: configs/default.yaml  # the digan config every run starts from, or instead:
+    experiment: main                   # an experiment of params.yaml: the exact config the pipeline trains
+    params_profile: default            # with experiment: compose conf/ with this profile (default: params.yaml)
     launcher: slurm                    # or local: this machine, every run at once
     cluster_profile: local             # slurm/profiles/<name>.yaml or a path; required for slurm
     parallelism: 2                     # Slurm array throttle (--array=0-N%2); omitted: no throttle
@@ -20,7 +22,9 @@ A sweep file::
 With both ``grid`` and ``runs``, every explicit run is crossed with every grid point. Overrides apply in
 the order base config, ``set``, the run's ``set``, the grid's values; the options on the command line
 replace the file's. Everything is checked before anything is submitted: the file's keys and values, the
-cluster profile and the complete config of every run (``digan.config.load_config``).
+cluster profile and the complete config of every run (``digan.config``). A sweep over ``experiment``
+starts from ``pipeline.params.experiment_config``, so a run without overrides is the pipeline's run of
+that experiment; the base every run starts from is written to ``<out>/base_config.yaml``.
 
 Outputs under ``out``: one directory per run (``<out>/<run name>``, exactly ``digan.train --out``), the
 submitit logs (``<out>/submitit``), ``summary.csv`` and ``summary.md``: one row per run with its status,
@@ -32,6 +36,7 @@ resumes each run from its checkpoint and continues the sweep's MLflow run.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import io
 import itertools
@@ -41,22 +46,25 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import submitit
 import yaml
 
 from digan.atomic import atomic_write
-from digan.config import Config, ConfigError, load_config
+from digan.config import Config, ConfigError, apply_override, config_from_dict
 from digan.tracking import DEFAULT_EXPERIMENT, RUN_FILE, STATUSES, MlflowTracker, flatten, git_commit
 from digan.train import prepare_data
 from digan.training.loop import METRICS_NAME
 from pipeline.cluster_profiles import ProfileError, load_profile
 from pipeline.launch import ERROR_TAIL_LINES, STATE_CHECK_S, submit_array
 
-SWEEP_KEYS = ("name", "base_config", "launcher", "cluster_profile", "parallelism", "set", "grid", "runs", "out")
+SWEEP_KEYS = ("name", "base_config", "experiment", "params_profile", "launcher", "cluster_profile", "parallelism",
+              "set", "grid", "runs", "out")
+BASE_CONFIG_NAME = "base_config.yaml"  # <out>/base_config.yaml: the config every run of the sweep starts from
 RUN_KEYS = ("name", "set")
 LAUNCHERS = ("local", "slurm")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._,=+-]*")
@@ -86,7 +94,8 @@ class Sweep:
     """A checked sweep file, with the command line's replacements applied: nothing left to fail but jobs."""
 
     name: str
-    base_config: Path
+    base: dict[str, Any]  # the config mapping every run starts from
+    base_label: str  # where it came from: a config file, or an experiment of a profile
     launcher: str
     profile_name: str | None
     profile: dict[str, Any] | None
@@ -182,12 +191,16 @@ def expand(data: Mapping[str, Any], where: str) -> list[tuple[str, list[str]]]:
             for name, sets in explicit for point in points]
 
 
-def make_run(name: str, overrides: list[str], base: Path, common: Sequence[str], out: Path, where: str) -> Run:
+def make_run(name: str, overrides: list[str], base: dict[str, Any], common: Sequence[str], out: Path,
+             where: str) -> Run:
     """A run whose complete config loads, so that a bad override fails here and not in a job."""
     if not RUN_NAME.fullmatch(name) or name == SUBMITIT_DIR:
         raise SweepError(f"{where}: run name {name!r} must match {RUN_NAME.pattern} and not be {SUBMITIT_DIR!r}")
     try:
-        config = load_config(base, [*common, *overrides])
+        data = copy.deepcopy(base)
+        for text in [*common, *overrides]:
+            apply_override(data, text)
+        config = config_from_dict(data)
     except ConfigError as e:
         raise SweepError(f"{where}: run {name}: {e}") from e
     return Run(name, tuple(overrides), out / name, config)
@@ -235,6 +248,37 @@ def check_base_config(value: Any, where: str) -> Path:
     return Path(value)
 
 
+def load_base(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], str]:
+    """The config mapping every run starts from, and a label saying where it came from: ``base_config``
+    (a digan config file) or ``experiment`` of params.yaml (or of ``params_profile`` composed from conf/)."""
+    if ("experiment" in data) == ("base_config" in data):
+        raise SweepError(f"{where}: give exactly one of base_config (a config file) and experiment "
+                         "(an experiment of params.yaml)")
+    if "base_config" in data:
+        if "params_profile" in data:
+            raise SweepError(f"{where}: params_profile goes with experiment, not base_config")
+        path = check_base_config(data["base_config"], where)
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise SweepError(f"{where}: base_config {path} is not a mapping")
+        return loaded, str(path)
+    from pipeline.configs import profile_params
+    from pipeline.params import PROFILES, experiment_config, load_params
+
+    name, profile = data["experiment"], data.get("params_profile")
+    if profile is not None and profile not in PROFILES:
+        raise SweepError(f"{where}: params_profile must be one of {list(PROFILES)}, got {profile!r}")
+    try:
+        params = profile_params(profile) if profile is not None else load_params("params.yaml")
+    except ConfigError as e:
+        raise SweepError(f"{where}: {e}") from e
+    source = f"profile {profile}" if profile is not None else "params.yaml"
+    if name not in params.experiments:
+        raise SweepError(f"{where}: experiment: no experiment {name!r} in {source} "
+                         f"(known: {', '.join(params.experiments)})")
+    return experiment_config(params, name).to_dict(), f"experiment {name} of {source}"
+
+
 def read_sweep_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SweepError(f"no sweep file {path}")
@@ -261,14 +305,14 @@ def load_sweep(path: Path, *, launcher: str | None = None, profile: str | None =
         raise SweepError(f"{where}: the slurm launcher needs a cluster_profile (a name in slurm/profiles/ or a path)")
     profile_data = load_profile(profile_name) if profile_name is not None else None
     parallelism = check_parallelism(parallelism if parallelism is not None else data.get("parallelism"), where)
-    base = check_base_config(data.get("base_config"), where)
+    base, base_label = load_base(data, where)
     common = tuple(override_texts(data.get("set"), f"{where}: set"))
     out = Path(out or data.get("out") or Path("runs", "sweeps", name))
     runs = tuple(make_run(run_name, overrides, base, common, out, where) for run_name, overrides in expand(data, where))
     check_unique(runs, where)
     check_synthetic_stores(runs, where)
-    return Sweep(name=name, base_config=base, launcher=launcher, profile_name=profile_name, profile=profile_data,
-                 parallelism=parallelism, common=common, runs=runs, out=out)
+    return Sweep(name=name, base=base, base_label=base_label, launcher=launcher, profile_name=profile_name,
+                 profile=profile_data, parallelism=parallelism, common=common, runs=runs, out=out)
 
 
 def tracking_backend() -> str:
@@ -410,7 +454,7 @@ def to_markdown(sweep: Sweep, columns: Sequence[str], rows: Sequence[Mapping[str
     shown = [c for c in columns if c != "error"]
     counts = Counter(row["status"] for row in rows)
     lines = [f"# Sweep `{sweep.name}`", "",
-             f"- base config `{sweep.base_config}`; common overrides: "
+             f"- base config: {sweep.base_label}; common overrides: "
              f"{' '.join(f'`{o}`' for o in sweep.common) or 'none'}",
              f"- launcher {sweep.launcher}, cluster profile {sweep.profile_name or 'none'}, "
              f"parallelism {sweep.parallelism or 'unthrottled'}",
@@ -458,7 +502,7 @@ class SweepTracker(MlflowTracker):
 
 def start_parent_run(sweep: Sweep) -> SweepTracker:
     tracker = SweepTracker(sweep.out, os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT)
-    params = {"base_config": sweep.base_config, "launcher": sweep.launcher, "cluster_profile": sweep.profile_name,
+    params = {"base_config": sweep.base_label, "launcher": sweep.launcher, "cluster_profile": sweep.profile_name,
               "parallelism": sweep.parallelism, "runs": len(sweep.runs), "set": " ".join(sweep.common)}
     tracker.start(sweep.name, params, {"sweep": sweep.name, "git_commit": git_commit(),
                                        "out_dir": str(sweep.out.resolve())})
@@ -475,6 +519,15 @@ def report_parent_run(tracker: SweepTracker, sweep: Sweep, outcomes: Sequence[Ou
         tracker.log_artifact(path)
 
 
+def write_base_config(sweep: Sweep) -> Path:
+    """<out>/base_config.yaml: what every run's job starts from (its overrides follow on its command line)."""
+    path = sweep.out / BASE_CONFIG_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        f.write(yaml.safe_dump(sweep.base, sort_keys=False).encode())
+    return path
+
+
 def run_sweep(sweep: Sweep, tracking: str) -> list[Outcome]:
     """Submit every run as one job array, follow them to the end and write the summary; with ``tracking``
     ``mlflow``, the sweep is one parent run with the summary as artifacts."""
@@ -482,7 +535,7 @@ def run_sweep(sweep: Sweep, tracking: str) -> list[Outcome]:
     tracker = start_parent_run(sweep) if tracking == "mlflow" else None
     status = "FAILED"
     try:
-        jobs = submit_array(sweep.base_config, [sweep.overrides(run) for run in sweep.runs],
+        jobs = submit_array(write_base_config(sweep), [sweep.overrides(run) for run in sweep.runs],
                             [run.out_dir for run in sweep.runs], launcher=sweep.launcher, profile=sweep.profile,
                             parallelism=sweep.parallelism)
         outcomes = Follower(sweep, jobs).wait()
@@ -503,7 +556,7 @@ def run_sweep(sweep: Sweep, tracking: str) -> list[Outcome]:
 def print_plan(sweep: Sweep) -> None:
     where = f"profile {sweep.profile_name}" if sweep.profile_name else "no profile"
     print(f"sweep {sweep.name}: {len(sweep.runs)} run(s), launcher {sweep.launcher} ({where}, parallelism "
-          f"{sweep.parallelism or 'unthrottled'}), base config {sweep.base_config}, out {sweep.out}")
+          f"{sweep.parallelism or 'unthrottled'}), base config: {sweep.base_label}, out {sweep.out}")
     if sweep.common:
         print(f"  common overrides: {' '.join(sweep.common)}")
     for run in sweep.runs:

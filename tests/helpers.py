@@ -31,7 +31,8 @@ def write_config(tmp_path: Path, cfg: dict) -> Path:
     return path
 
 
-def run_train(config: Path, out: Path, *extra: str, check: bool = True, threads: int = 1) -> subprocess.CompletedProcess:
+def run_train(config: Path, out: Path, *extra: str, check: bool = True,
+              threads: int = 1) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "digan.train", "--config", str(config), "--out", str(out), "--device", "cpu",
            *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=train_env(threads))
@@ -67,6 +68,7 @@ def fresh_copy(dest: Path) -> Path:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, dest / rel)
     for cmd in (["git", "init", "-q"], ["git", "config", "user.name", "digan"],
-                ["git", "config", "user.email", "digan@localhost"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
+                ["git", "config", "user.email", "digan@localhost"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "copy"]):
         subprocess.run(cmd, cwd=dest, check=True)
     return dest

@@ -3,7 +3,6 @@ import torch
 
 from digan.config import config_from_dict
 from digan.models.generator import Generator
-
 from tests.helpers import assert_same_parameters, load_state, run_train, tiny_config, write_config
 
 

@@ -4,10 +4,9 @@ import torch
 from digan.config import DiscriminatorConfig, load_config
 from digan.models.discriminator import Discriminator, VideoDiscriminators, image_batch_order, motion_input
 from digan.models.ops import MinibatchStd
-from digan.training.augment import augment_videos, sample_augment_params
 from digan.train import prepare_data
+from digan.training.augment import augment_videos, sample_augment_params
 from digan.training.loop import Trainer, r1_penalty
-
 from tests.helpers import tiny_config, write_config
 
 TINY = DiscriminatorConfig(channel_base=256, channel_max=32, mbstd_group=4)
@@ -79,7 +78,7 @@ def test_minibatch_std_of_the_image_batch_measures_variation_across_videos():
     videos = torch.randn(8, 1, 4, 2, 2).expand(8, 2, 4, 2, 2)  # [N, 2 frames, C, H, W]
     order = image_batch_order(8, 4)
     y = MinibatchStd(4)(videos.reshape(16, 4, 2, 2)[order])
-    for g, start in enumerate(range(0, 16, 4)):
+    for start in range(0, 16, 4):
         members = videos[order[start:start + 4] // 2, 0]
         expected = members.std(dim=0, unbiased=False).mean()
         assert torch.allclose(y[start:start + 4, 4], expected.expand(4, 2, 2), atol=1e-5)
@@ -112,11 +111,13 @@ def test_r1_of_both_discriminators_follows_the_official_loss(tmp_path):
     pairs = motion_input(frames[:, 0], frames[:, 1], dt)
     motion_r1 = torch.func.grad(motion_logit_sum)(pairs).square().sum(dim=(1, 2, 3))
     images = augment_videos(frames, params).reshape(2 * n, 3, side, side)[order]
-    image_r1 = torch.zeros(n).index_add(0, order // 2, torch.func.grad(image_logit_sum)(images).square().sum(dim=(1, 2, 3)))
+    per_frame = torch.func.grad(image_logit_sum)(images).square().sum(dim=(1, 2, 3))
+    image_r1 = torch.zeros(n).index_add(0, order // 2, per_frame)
     assert torch.allclose(r1, motion_r1 + image_r1 / 2, rtol=1e-4)
     # The old rule (w.r.t. the augmented motion input) gives a different penalty: the test can fail.
     augmented_pairs = torch.cat([augment_videos(frames, params).reshape(n, 6, side, side), pairs[:, 6:]], dim=1)
-    grad = torch.func.grad(lambda x: torch.func.functional_call(D.motion, dict(D.motion.named_parameters()), (x,)).sum())
+    motion_params = dict(D.motion.named_parameters())
+    grad = torch.func.grad(lambda x: torch.func.functional_call(D.motion, motion_params, (x,)).sum())
     old = grad(augmented_pairs).square().sum(dim=(1, 2, 3))
     assert not torch.allclose(old, motion_r1, rtol=1e-2)
 

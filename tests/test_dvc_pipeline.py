@@ -30,7 +30,8 @@ def _run(cmd: list[str], cwd: Path, timeout: int = 1800, tracking: str = "none")
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
     return proc.stdout + proc.stderr
 
 
@@ -60,7 +61,8 @@ def _rows(path: Path) -> dict[tuple[str, str], str]:
 def _assert_lock_current(clone: Path) -> None:
     """The committed dvc.lock describes this code and these params: only the outputs are missing."""
     status = _run(["dvc", "status"], clone)
-    assert "modified:" not in status and "new:" not in status, f"dvc.lock is stale; run dvc repro and commit it:\n{status}"
+    stale = "modified:" in status or "new:" in status
+    assert not stale, f"dvc.lock is stale; run dvc repro and commit it:\n{status}"
 
 
 def _expected_stages(params: dict) -> set[str]:

@@ -11,8 +11,8 @@ from digan.config import load_config
 from digan.data.clip_store import ClipStore
 from digan.data.video_io import read_video
 from digan.generate import generate_frames, load_generator
-from digan.metrics.clip_stats import clip_statistics, standardized_frechet_distance
 from digan.models.generator import Generator
+from tests.clip_stats import clip_statistics, standardized_frechet_distance
 from tests.helpers import REPO, run_train, train_env
 
 STEPS = 200

@@ -1,5 +1,5 @@
-"""Generator claims of §3.2 and Appendix A.1: f_M in the official form (biases a switch), σt scales only the temporal term,
-z_M / content switches, and generation at any time, resolution and spatial window."""
+"""Generator claims of §3.2 and Appendix A.1: f_M in the official form (biases a switch), σt scales only the
+temporal term, z_M / content switches, and generation at any time, resolution and spatial window."""
 import dataclasses
 
 import pytest

@@ -100,7 +100,8 @@ def ucf_raw(tmp_path: Path) -> Path:
              "Archery/v_Archery_g09_c05.mp4", "Archery/v_Archery_g09_c06.mp4", "Archery/v_Archery_g09_c07.mp4"]
     (lists / "trainlist01.txt").write_text(
         "".join(f"{v} {1 + v.startswith('Handstand')}\n" for v in train) + "Archery/v_Archery_g10_c01.avi 1\n")
-    (lists / "testlist01.txt").write_text("Archery/v_Archery_g01_c01.mp4\nHandstandPushups/v_HandStandPushups_g01_c01.avi\n")
+    (lists / "testlist01.txt").write_text(
+        "Archery/v_Archery_g01_c01.mp4\nHandstandPushups/v_HandStandPushups_g01_c01.avi\n")
     v = raw / "UCF-101"
     encode(v / "Archery/v_Archery_g08_c01.avi", pattern(40))                       # 2 clips
     encode(v / "Archery/v_Archery_g08_c02.mp4", pattern(33))                       # 2 clips

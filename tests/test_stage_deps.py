@@ -19,6 +19,7 @@ import yaml
 from pipeline.closure import REPO, import_closure, module_file
 from tests.helpers import fresh_copy
 
+
 def _stage_modules() -> dict[str, tuple[str, list[str]]]:
     """stage name -> (module its command runs, deps as written in dvc.yaml)."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]

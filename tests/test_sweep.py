@@ -56,6 +56,11 @@ INVALID = {
     "repeated run name": ({"grid": None, "runs": [{"name": "a"}, {"name": "a"}]}, r"\['a'\] occur more than once"),
     "bad parallelism": ({"parallelism": 0}, r"parallelism must be a positive integer"),
     "missing base config": ({"base_config": "nope.yaml"}, r"base_config: no file nope\.yaml"),
+    "config and experiment": ({"experiment": "main"}, r"exactly one of base_config .* and experiment"),
+    "unknown experiment": ({"base_config": None, "experiment": "mian", "params_profile": "smoke"},
+                           r"experiment: no experiment 'mian' in profile smoke \(known: main"),
+    "unknown params profile": ({"base_config": None, "experiment": "main", "params_profile": "papr"},
+                               r"params_profile must be one of \['default', 'paper', 'smoke'\]"),
 }
 
 
@@ -143,3 +148,36 @@ def test_sweep_is_a_parent_mlflow_run(tmp_path, monkeypatch):
     assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert parent.data.metrics["runs_finished"] == 1 and parent.data.metrics["runs_failed"] == 0
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"summary.csv", "summary.md"}
+
+
+def test_sweep_over_an_experiment_starts_from_the_pipelines_config(tmp_path, capsys):
+    """A sweep defined over an experiment of the params is the pipeline's configuration of that experiment:
+    a run without overrides equals pipeline.params.experiment_config, and the jobs start from it."""
+    from digan.config import config_from_dict
+    from pipeline.configs import profile_params
+    from pipeline.params import experiment_config
+
+    store = tmp_path / "data" / "clips"
+    data = {"data.path": str(store), "data.synthetic": True, "data.synthetic_videos_per_class": 2}
+    path = write_sweep(tmp_path, base_config=None, experiment="main", params_profile="smoke", launcher="local",
+                       cluster_profile=None, grid=None, runs=[{"name": "as_pipeline"}, {"name": "here", "set": data}])
+    sweep = load_sweep(path)
+    pipeline_cfg = experiment_config(profile_params("smoke"), "main")
+    assert sweep.runs[0].config == pipeline_cfg
+    assert sweep.runs[1].config.generator == pipeline_cfg.generator and sweep.runs[1].config.train == pipeline_cfg.train
+    assert sweep.base_label == "experiment main of profile smoke"
+    path = write_sweep(tmp_path, base_config=None, experiment="main", params_profile="smoke", launcher="local",
+                       cluster_profile=None, grid=None, runs=[{"name": "here", "set": data}])
+    assert main([str(path)]) == 0
+    out = tmp_path / "sweep"
+    assert config_from_dict(yaml.safe_load((out / "base_config.yaml").read_text())) == pipeline_cfg
+    (row,) = read_summary(out)
+    assert row["status"] == "FINISHED" and int(row["step"]) == pipeline_cfg.train.steps
+    assert "base config: experiment main of profile smoke" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("sweep_file", sorted((REPO / "slurm" / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
+def test_committed_sweeps_validate(sweep_file, monkeypatch):
+    monkeypatch.chdir(REPO)
+    sweep = load_sweep(sweep_file)
+    assert sweep.runs and all(run.config.train.steps > 0 for run in sweep.runs)

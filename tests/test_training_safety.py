@@ -5,9 +5,9 @@ import torch
 
 from digan.config import ConfigError, load_config
 from digan.train import main as train_main
+from digan.train import prepare_data
 from digan.training.checkpoint import load_checkpoint, save_atomic
 from digan.training.loop import NonFiniteLossError, Trainer
-from digan.train import prepare_data
 from tests.helpers import load_state, run_train, tiny_config, write_config
 
 

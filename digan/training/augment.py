@@ -23,7 +23,7 @@ class AugmentParams:
     contrast: Tensor
     shift: Tensor  # [N, 2] (dy, dx)
 
-    def slice(self, part: slice) -> "AugmentParams":
+    def slice(self, part: slice) -> AugmentParams:
         return AugmentParams(self.brightness[part], self.saturation[part], self.contrast[part], self.shift[part])
 
 

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from pipeline.report.inputs import (
-    CHECK, COMPARABLE, CROSS, Doc, Inputs, METRIC_KINDS, NOT_APPLICABLE, NOT_MEASURED, RefRow, ReportError,
-    pointer,
-)
+from pipeline.report.inputs import (CHECK, COMPARABLE, CROSS, METRIC_KINDS, NOT_APPLICABLE, NOT_MEASURED, Doc, Inputs,
+                                    RefRow, ReportError, pointer)
 
 
 @dataclass(frozen=True)

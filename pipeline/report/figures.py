@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipeline.report.inputs import Inputs, MEDIA_FIGURES, MEDIA_SUFFIXES, ReportError, VALUE_KINDS
+from pipeline.report.inputs import MEDIA_FIGURES, MEDIA_SUFFIXES, VALUE_KINDS, Inputs, ReportError
 
 
 def read_log(path: Path) -> list[dict[str, float]]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
-import yaml
+from typing import Any
 
+import yaml
 
 NOT_MEASURED = "not measured"
 NOT_RECOVERED = "not recovered"

@@ -6,12 +6,11 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+
 import yaml
 
-from pipeline.report.inputs import (
-    CHECK, CROSS, CSV_COLUMNS, MISSING_TEXTS, REFERENCE_COLUMNS, ReportError, NUMBER_PATTERN, is_float,
-    load_reference, resolve,
-)
+from pipeline.report.inputs import (CHECK, CROSS, CSV_COLUMNS, MISSING_TEXTS, NUMBER_PATTERN, REFERENCE_COLUMNS,
+                                    ReportError, is_float, load_reference, resolve)
 
 
 class _Resolver:

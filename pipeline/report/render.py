@@ -5,8 +5,8 @@ import csv
 import io
 import re
 
-from pipeline.report.inputs import CSV_COLUMNS
 from pipeline.report.cells import Table
+from pipeline.report.inputs import CSV_COLUMNS
 
 
 def to_markdown(table: Table) -> str:

@@ -6,12 +6,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from pipeline.report.inputs import Inputs, ReportError, load_params, load_reference
 from pipeline.report.cells import Table
-from pipeline.report.tables import TABLES
-from pipeline.report.render import to_csv, to_markdown, to_tex
 from pipeline.report.figures import fvd_curve_figure, media_figures, motion_d_figure, training_curves
+from pipeline.report.inputs import Inputs, ReportError, load_params, load_reference
 from pipeline.report.provenance import trace_sources
+from pipeline.report.render import to_csv, to_markdown, to_tex
+from pipeline.report.tables import TABLES
 
 
 def write_report(inp: Inputs, out: Path) -> None:

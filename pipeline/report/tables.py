@@ -1,16 +1,13 @@
 """The paper's Tables 1-8, each built from the measured metrics files and the reference numbers."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from pipeline.report.inputs import (
-    Doc, Inputs, NOT_APPLICABLE, NOT_RECOVERED, PREDICTION_METHODS, REFERENCE_SETTINGS, RefRow, ReportError,
-    SCENARIOS, SETTING_SPLITS, SPEED_VARIANTS, TABLE3_BASELINES, VALUE_KINDS, pointer,
-)
-from pipeline.report.cells import (
-    Cell, Context, Table, raw_number, dataset_cell, finish, flag, fmt_pm, integer, label, load, metric_cell,
-    missing, number, reference_cell, sourced_text,
-)
+from pipeline.report.cells import (Cell, Context, Table, dataset_cell, finish, flag, fmt_pm, integer, label, load,
+                                   metric_cell, missing, number, raw_number, reference_cell, sourced_text)
+from pipeline.report.inputs import (NOT_APPLICABLE, NOT_RECOVERED, PREDICTION_METHODS, REFERENCE_SETTINGS, SCENARIOS,
+                                    SETTING_SPLITS, SPEED_VARIANTS, TABLE3_BASELINES, VALUE_KINDS, Doc, Inputs, RefRow,
+                                    ReportError, pointer)
 
 
 def table1(inp: Inputs) -> Table:

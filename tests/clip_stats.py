@@ -1,7 +1,7 @@
 """Cheap hand-made clip features for a quick distribution check of content and motion.
 
 No pretrained network: per-frame colour statistics (content) and frame-difference statistics
-(motion). Used by the tests' learning-signal check and for fast sanity plots; it is not FVD.
+(motion). The learning-signal check of tests/test_end_to_end.py; it is not FVD.
 """
 from __future__ import annotations
 
