@@ -31,6 +31,9 @@ import yaml
 from digan.config import Config, ConfigError, apply_override, config_from_dict, set_nested
 from digan.data.sources import DATASETS, load_sources
 
+if typing.TYPE_CHECKING:
+    from digan.data.preprocess import PreprocessConfig
+
 PROFILES = ("default", "paper", "smoke")
 LAUNCHERS = ("local", "slurm")
 BACKBONES = ("i3d", "c3d")
@@ -196,9 +199,48 @@ def _check(cond: bool, key: str, why: str) -> None:
 
 
 # --------------------------------------------------------------------------------------- validation
+_INT_KEYS = ("resolution", "frames", "stride", "step", "workers")
+
+
+def config_from_params(params: dict[str, Any], dataset: str, default_workers: int = 1) -> PreprocessConfig:
+    """Validate the ``preprocess`` section and merge its per-dataset overrides."""
+    from digan.data.preprocess import PreprocessConfig  # torch: only where preprocessing is configured
+    section = params.get("preprocess") or {}
+    if not isinstance(section, dict):
+        raise ConfigError("preprocess: expected a mapping")
+    names = {f.name for f in dataclasses.fields(PreprocessConfig)}
+    unknown = sorted(set(section) - names - set(DATASETS))
+    if unknown:
+        raise ConfigError(f"unknown key preprocess.{unknown[0]} (known: {', '.join(sorted(names | set(DATASETS)))})")
+    values = {"workers": default_workers, **{k: v for k, v in section.items() if k in names}}
+    override = section.get(dataset) or {}
+    if not isinstance(override, dict):
+        raise ConfigError(f"preprocess.{dataset}: expected a mapping, got {override!r}")
+    if set(override) - names:
+        raise ConfigError(f"unknown key preprocess.{dataset}.{sorted(set(override) - names)[0]} "
+                          f"(known: {', '.join(sorted(names))})")
+    values.update(override)
+    for key, value in values.items():
+        if key in _INT_KEYS and not (value is None or (isinstance(value, int) and not isinstance(value, bool))):
+            raise ConfigError(f"preprocess.{key}: expected an integer, got {value!r}")
+        if key in ("scale_flags", "resample") and not (value is None or isinstance(value, str)):
+            raise ConfigError(f"preprocess.{key}: expected a string, got {value!r}")
+        names = isinstance(value, list) and all(isinstance(s, str) for s in value)
+        if key == "stores" and not (value is None or names):
+            raise ConfigError(f"preprocess.stores: expected a list of store names, got {value!r}")
+    if values.get("stores") is not None:
+        values["stores"] = tuple(values["stores"])
+    cfg = PreprocessConfig(**values)
+    try:
+        cfg.resolved(dataset)  # fail on impossible values before any decoding
+    except ValueError as e:
+        raise ConfigError(f"preprocess ({dataset}): {e}") from None
+    return cfg
+
+
 def dataset_stores(dataset: str) -> list[str]:
     """The clip stores preprocess@ builds for a real dataset (digan.data.preprocess.SPECS)."""
-    from digan.data.preprocess import SPECS  # lazy: only validation of real clip sets needs it
+    from digan.data.preprocess import SPECS
 
     return list(SPECS[dataset].stores)
 
@@ -249,6 +291,8 @@ def validate(params: Params, *, check_profile_file: bool = True) -> Params:
         load_sources({"datasets": params.datasets})
     except ConfigError as e:
         raise ConfigError(f"datasets: {e}") from None
+    for dataset in DATASETS:
+        config_from_params({"preprocess": params.preprocess}, dataset)
     for i, name in enumerate(params.download):
         _check(name in DATASETS, f"download[{i}]", f"unknown dataset {name!r}; known: {list(DATASETS)}")
     for name, cs in params.clip_sets.items():

@@ -22,38 +22,7 @@ import yaml
 
 from digan.data.preprocess import PreprocessConfig, PreprocessError, preprocess_dataset
 from digan.data.sources import DATASETS
-
-_INT_KEYS = ("resolution", "frames", "stride", "step", "workers")
-
-
-def config_from_params(params: dict[str, Any], dataset: str, default_workers: int = 1) -> PreprocessConfig:
-    """Validate the ``preprocess`` section and merge its per-dataset overrides."""
-    section = params.get("preprocess") or {}
-    if not isinstance(section, dict):
-        raise ValueError("params 'preprocess' must be a mapping")
-    names = {f.name for f in dataclasses.fields(PreprocessConfig)}
-    unknown = set(section) - names - set(DATASETS)
-    if unknown:
-        raise ValueError(f"unknown keys preprocess.{sorted(unknown)}; allowed: {sorted(names | set(DATASETS))}")
-    values = {"workers": default_workers, **{k: v for k, v in section.items() if k in names}}
-    override = section.get(dataset) or {}
-    if not isinstance(override, dict) or set(override) - names:
-        raise ValueError(f"preprocess.{dataset} must be a mapping with keys from {sorted(names)}")
-    values.update(override)
-    for key, value in values.items():
-        if key in _INT_KEYS and not (value is None or (isinstance(value, int) and not isinstance(value, bool))):
-            raise ValueError(f"preprocess.{key} must be an integer, got {value!r}")
-        if key in ("scale_flags", "resample") and not (value is None or isinstance(value, str)):
-            raise ValueError(f"preprocess.{key} must be a string, got {value!r}")
-        names = isinstance(value, list) and all(isinstance(s, str) for s in value)
-        if key == "stores" and not (value is None or names):
-            raise ValueError(f"preprocess.stores must be a list of store names, got {value!r}")
-    if values.get("stores") is not None:
-        values["stores"] = tuple(values["stores"])
-    cfg = PreprocessConfig(**values)
-    cfg.resolved(dataset)  # fail on impossible values before any decoding
-    return cfg
-
+from pipeline.params import config_from_params
 
 def clip_set_jobs(params: dict[str, Any], name: str,
                   cfg: PreprocessConfig) -> tuple[str, list[tuple[Path, PreprocessConfig]]]:

@@ -105,3 +105,29 @@ def test_stages_fail_before_any_work_on_bad_params(tmp_path, stage):
     assert proc.returncode == 2, proc.stderr
     assert "sigma_t: must be positive" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written
+
+
+TYPOS = {  # one misspelt key in every section of params.yaml, as python -m pipeline.params reports it
+    "top level": (lambda d: d.update(sigmat=0.3), "unknown key sigmat"),
+    "launcher": (lambda d: d["launcher"].update(knd="local"), "unknown key launcher.knd"),
+    "model": (lambda d: d["model"]["generator"].update(fmm_rnak=2), "generator.fmm_rnak"),
+    "datasets": (lambda d: d["datasets"]["ucf101"].update(loacl_dir="/x"), "datasets.ucf101.loacl_dir"),
+    "preprocess": (lambda d: d.update(preprocess={"resolutoin": 64}), "unknown key preprocess.resolutoin"),
+    "preprocess per dataset": (lambda d: d.update(preprocess={"sky": {"strid": 2}}), "preprocess.sky.strid"),
+    "clip_sets": (lambda d: d.update(download=["sky"], clip_sets={"sky": {"dataset": "sky", "scale": [2]}}),
+                  "unknown key clip_sets.sky.scale"),
+    "synthetic_sets": (lambda d: d["synthetic_sets"]["synthetic"].update(resolutoin=16),
+                       "unknown key synthetic_sets.synthetic.resolutoin"),
+    "probes": (lambda d: d["probes"]["synthetic"].update(stpes=3), "unknown key probes.synthetic.stpes"),
+    "evaluate": (lambda d: d["evaluate"].update(runz=3), "unknown key evaluate.runz"),
+    "experiments": (lambda d: d["experiments"]["main"].update(lable="x"), "unknown key experiments.main.lable"),
+    "experiment overrides": (lambda d: d["experiments"]["main"]["set"].update({"train.stepz": 3}), "train.stepz"),
+}
+
+
+@pytest.mark.parametrize("edit, key", TYPOS.values(), ids=TYPOS.keys())
+def test_a_typo_in_any_section_fails_the_check_naming_the_key(tmp_path, capsys, edit, key):
+    from pipeline.params import main
+
+    assert main(["--params", str(_write(tmp_path, edit))]) == 2
+    assert key in capsys.readouterr().err
