@@ -34,3 +34,12 @@ def test_editing_conf_changes_the_generated_config(tmp_path):
     profile = conf / "profile" / "default.yaml"
     profile.write_text(profile.read_text().replace("    fmm_rank: 4\n", "    fmm_rank: 3\n"))
     assert "fmm_rank: 3" in render("default", conf) and render("default", conf) != render("default")
+
+
+def test_dataset_sources_of_conf_equal_the_librarys_defaults():
+    """conf/config.yaml's datasets (what the pipeline downloads) and digan.data.sources.DEFAULT_SOURCES
+    (what the library falls back to) are two copies of one list; they must not drift apart."""
+    from digan.data.sources import DEFAULT_SOURCES, load_sources
+
+    for profile in REFERENCE_EXPERIMENTS:
+        assert load_sources({"datasets": profile_params(profile).datasets}) == DEFAULT_SOURCES
