@@ -6,6 +6,7 @@ names the key before any work starts.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import typing
@@ -220,16 +221,16 @@ def apply_override(data: dict[str, Any], text: str) -> None:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML file (missing keys take the paper defaults), apply overrides, validate."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text())
-        data = loaded or {}
-    for text in overrides:
-        apply_override(data, text)
-    return validate(_build(Config, data, ""))
+    data = (yaml.safe_load(Path(path).read_text()) or {}) if path is not None else {}
+    return config_from_dict(data, overrides)
 
 
-def config_from_dict(data: dict[str, Any]) -> Config:
-    """Rebuild a config stored in a checkpoint (tuples come back as lists)."""
+def config_from_dict(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """A validated config from a mapping (e.g. one stored in a checkpoint, where tuples come back as
+    lists) plus ``a.b=value`` overrides, applied to a copy so ``data`` is left as it is."""
+    if overrides:
+        data = copy.deepcopy(data)
+        for text in overrides:
+            apply_override(data, text)
     return validate(_build(Config, data, ""))
 

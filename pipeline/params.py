@@ -204,7 +204,7 @@ _INT_KEYS = ("resolution", "frames", "stride", "step", "workers")
 
 def config_from_params(params: dict[str, Any], dataset: str, default_workers: int = 1) -> PreprocessConfig:
     """Validate the ``preprocess`` section and merge its per-dataset overrides."""
-    from digan.data.preprocess import PreprocessConfig  # torch: only where preprocessing is configured
+    from digan.data.preprocess import PreprocessConfig  # imports torch: kept out of module import
     section = params.get("preprocess") or {}
     if not isinstance(section, dict):
         raise ConfigError("preprocess: expected a mapping")
@@ -225,8 +225,8 @@ def config_from_params(params: dict[str, Any], dataset: str, default_workers: in
             raise ConfigError(f"preprocess.{key}: expected an integer, got {value!r}")
         if key in ("scale_flags", "resample") and not (value is None or isinstance(value, str)):
             raise ConfigError(f"preprocess.{key}: expected a string, got {value!r}")
-        names = isinstance(value, list) and all(isinstance(s, str) for s in value)
-        if key == "stores" and not (value is None or names):
+        store_names = isinstance(value, list) and all(isinstance(s, str) for s in value)
+        if key == "stores" and not (value is None or store_names):
             raise ConfigError(f"preprocess.stores: expected a list of store names, got {value!r}")
     if values.get("stores") is not None:
         values["stores"] = tuple(values["stores"])

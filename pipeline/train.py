@@ -55,8 +55,9 @@ INPUT_NAMES = {"code": "training code", "data": "training clips"}
 
 def training_inputs(cfg: Config) -> dict[str, str]:
     """Fingerprints of what a run's weights depend on besides its config: the training code (the import
-    closure of ``digan.train``) and the training clips (every file of the clip store; about 20 s for a
-    10 GB paper store, once per stage run)."""
+    closure of ``digan.train``) and the training clips (every file of the clip store, once per stage run:
+    1 GiB hashed in 0.88 s from the page cache on the 2-core machine, so a 10 GB paper store adds seconds
+    plus its read time)."""
     data = Path(cfg.data.path)
     files = sorted(p for p in data.rglob("*") if p.is_file()) if data.is_dir() else []
     return {"code": fingerprint(import_closure("digan.train")),

@@ -36,7 +36,6 @@ resumes each run from its checkpoint and continues the sweep's MLflow run.
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import io
 import itertools
@@ -55,7 +54,7 @@ import submitit
 import yaml
 
 from digan.atomic import atomic_write
-from digan.config import Config, ConfigError, apply_override, config_from_dict
+from digan.config import Config, ConfigError, config_from_dict
 from digan.tracking import DEFAULT_EXPERIMENT, RUN_FILE, STATUSES, MlflowTracker, flatten, git_commit
 from digan.train import prepare_data
 from digan.training.loop import METRICS_NAME
@@ -197,10 +196,7 @@ def make_run(name: str, overrides: list[str], base: dict[str, Any], common: Sequ
     if not RUN_NAME.fullmatch(name) or name == SUBMITIT_DIR:
         raise SweepError(f"{where}: run name {name!r} must match {RUN_NAME.pattern} and not be {SUBMITIT_DIR!r}")
     try:
-        data = copy.deepcopy(base)
-        for text in [*common, *overrides]:
-            apply_override(data, text)
-        config = config_from_dict(data)
+        config = config_from_dict(base, [*common, *overrides])
     except ConfigError as e:
         raise SweepError(f"{where}: run {name}: {e}") from e
     return Run(name, tuple(overrides), out / name, config)

@@ -1,4 +1,5 @@
-"""Shared helpers for tests that train: a tiny config on a tiny synthetic clip store."""
+"""Shared helpers for tests that train (a tiny config on a tiny synthetic clip store) and for tests that
+run DVC in a fresh copy of the repository."""
 from __future__ import annotations
 
 import os
@@ -72,3 +73,22 @@ def fresh_copy(dest: Path) -> Path:
                 ["git", "commit", "-qm", "copy"]):
         subprocess.run(cmd, cwd=dest, check=True)
     return dest
+
+
+def run_dvc(args: list[str], cwd: Path, timeout: int = 1800, tracking: str = "none") -> str:
+    """``dvc <args>`` in a fresh copy, with MLflow tracking set for its stages; its output, or an
+    AssertionError with the end of it."""
+    env = {**os.environ, "DIGAN_TRACKING": tracking, "PYTHONUNBUFFERED": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+    return proc.stdout + proc.stderr
+
+
+def assert_lock_current(clone: Path) -> None:
+    """The committed dvc.lock describes this code and these params: only the outputs are missing."""
+    status = run_dvc(["status"], clone)
+    stale = "modified:" in status or "new:" in status
+    assert not stale, f"dvc.lock is stale; run dvc repro and commit it:\n{status}"

@@ -19,20 +19,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import fresh_copy
+from tests.helpers import assert_lock_current, fresh_copy, run_dvc
 
 pytestmark = pytest.mark.skipif(os.environ.get("DIGAN_SKIP_DVC_PIPELINE") == "1",
                                 reason="DIGAN_SKIP_DVC_PIPELINE=1")
-
-
-def _run(cmd: list[str], cwd: Path, timeout: int = 1800, tracking: str = "none") -> str:
-    env = {**os.environ, "DIGAN_TRACKING": tracking, "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
-    return proc.stdout + proc.stderr
 
 
 def _ran(log: str) -> set[str]:
@@ -56,13 +46,6 @@ def _assert_tracked(clone: Path, experiments: dict, profile: str, main: str) -> 
 def _rows(path: Path) -> dict[tuple[str, str], str]:
     with path.open() as f:
         return {(r["row_label"], r["column"]): r["text"] for r in csv.DictReader(f)}
-
-
-def _assert_lock_current(clone: Path) -> None:
-    """The committed dvc.lock describes this code and these params: only the outputs are missing."""
-    status = _run(["dvc", "status"], clone)
-    stale = "modified:" in status or "new:" in status
-    assert not stale, f"dvc.lock is stale; run dvc repro and commit it:\n{status}"
 
 
 def _expected_stages(params: dict) -> set[str]:
@@ -92,21 +75,21 @@ def _switch_profile(clone: Path, profile: str) -> dict:
 
 def test_smoke_profile_repro_noop_and_sigma_t_experiment(tmp_path):
     clone = fresh_copy(tmp_path / "clone")
-    _assert_lock_current(clone)
+    assert_lock_current(clone)
     params = _switch_profile(clone, "smoke")
     assert params["profile"] == "smoke"
     experiments = params["experiments"]
 
-    first = _ran(_run(["dvc", "repro"], clone, tracking="mlflow"))
+    first = _ran(run_dvc(["repro"], clone, tracking="mlflow"))
     assert first == _expected_stages(params)
     _assert_tables(clone)
     _assert_tracked(clone, experiments, "smoke", "main")
     tables_before = {p.name: p.read_bytes() for p in (clone / "reports" / "tables").iterdir()}
     table5_before = _rows(clone / "reports" / "tables" / "table5.csv")
 
-    assert _ran(_run(["dvc", "repro"], clone)) == set(), "a second dvc repro must run nothing"
+    assert _ran(run_dvc(["repro"], clone)) == set(), "a second dvc repro must run nothing"
 
-    log = _run(["dvc", "exp", "run", "-S", "sigma_t=0.5"], clone)
+    log = run_dvc(["exp", "run", "-S", "sigma_t=0.5"], clone)
     shared = {k for k, e in experiments.items() if e["sigma_t_param"] == "sigma_t"}
     assert shared and shared != set(experiments)
     assert _ran(log) == {f"{s}@{k}" for k in shared for s in ("train", "evaluate")} | {"report"}
@@ -127,10 +110,10 @@ def test_default_profile_full_repro(tmp_path):
     """The whole default profile as a user runs it: every stage, every table, every run tracked, and a
     second dvc repro that runs nothing."""
     clone = fresh_copy(tmp_path / "clone")
-    _assert_lock_current(clone)
+    assert_lock_current(clone)
     params = yaml.safe_load((clone / "params.yaml").read_text())
     assert params["profile"] == "default"
-    assert _ran(_run(["dvc", "repro"], clone, tracking="mlflow")) == _expected_stages(params)
+    assert _ran(run_dvc(["repro"], clone, tracking="mlflow")) == _expected_stages(params)
     _assert_tables(clone)
     _assert_tracked(clone, params["experiments"], "default", "main")
-    assert _ran(_run(["dvc", "repro"], clone)) == set(), "a second dvc repro must run nothing"
+    assert _ran(run_dvc(["repro"], clone)) == set(), "a second dvc repro must run nothing"

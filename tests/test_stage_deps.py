@@ -8,16 +8,14 @@ default in digan/config.py in a fresh copy and checks that ``dvc status`` report
 """
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline.closure import REPO, import_closure, module_file
-from tests.helpers import fresh_copy
+from tests.helpers import assert_lock_current, fresh_copy, run_dvc
 
 
 def _stage_modules() -> dict[str, tuple[str, list[str]]]:
@@ -58,13 +56,6 @@ def test_closure_follows_lazy_imports_and_child_processes():
     assert not any(p.startswith(("digan/models/", "digan/training/")) for p in synthesize), sorted(synthesize)
 
 
-def _dvc(cmd: list[str], cwd: Path) -> str:
-    env = {**os.environ, "DIGAN_TRACKING": "none"}
-    proc = subprocess.run(["dvc", *cmd], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
-
-
 def _changed_stages(status: str) -> set[str]:
     """Stage names from ``dvc status`` ("train@main:" headers of stages with changed deps)."""
     return set(re.findall(r"^(\S+):\s*$", status, flags=re.M))
@@ -72,12 +63,12 @@ def _changed_stages(status: str) -> set[str]:
 
 def test_changing_a_config_default_marks_the_stages_that_read_it(tmp_path):
     clone = fresh_copy(tmp_path / "clone")
-    assert "modified:" not in _dvc(["status"], clone), "dvc.lock is stale; run dvc repro and commit it"
+    assert_lock_current(clone)
     config = clone / "digan" / "config.py"
     text = config.read_text()
     edited = re.sub(r"(r1_gamma: float = )([0-9.]+)", r"\g<1>2.0", text, count=1)
     assert edited != text, "the r1_gamma default moved; update this test"
     config.write_text(edited)
-    changed = _changed_stages(_dvc(["status"], clone))
+    changed = _changed_stages(run_dvc(["status"], clone))
     experiments = yaml.safe_load((clone / "params.yaml").read_text())["experiments"]
     assert {f"train@{k}" for k in experiments} <= changed, changed
