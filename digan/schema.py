@@ -79,8 +79,11 @@ def describe(model: type[BaseModel], error: dict[str, Any], prefix: str = "") ->
         rule = "must be positive" if (name, ctx[name]) == ("gt", 0) else f"must be {sign} {ctx[name]}"
         hint = _description(model, loc)
         return f"{key}: {rule}, got {value!r}" + (f" ({hint})" if hint else "")
-    if kind in ("too_short", "too_long"):
-        return f"{key}: expected {ctx.get('min_length', ctx.get('max_length'))} values, got {value!r}"
+    if kind == "too_short":
+        need = "must not be empty" if ctx["min_length"] == 1 else f"needs at least {ctx['min_length']} entries"
+        return f"{key}: {need}, got {value!r}"
+    if kind == "too_long":
+        return f"{key}: takes at most {ctx['max_length']} entries, got {value!r}"
     return f"{key}: {error['msg']}"
 
 

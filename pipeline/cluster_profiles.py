@@ -6,13 +6,31 @@ submitit nor the training code.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import Field
+
+from digan.schema import ConfigError, Schema, parse
 
 PROFILE_DIR = Path(__file__).resolve().parents[1] / "slurm" / "profiles"
-PROFILE_KEYS = ("partition", "account", "gpus_per_node", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb",
-                "timeout_min", "constraint", "qos")
+Count = Annotated[int, Field(ge=1)] | None
+
+
+class ClusterProfile(Schema):
+    """The sbatch settings of one cluster; an empty entry (``account:``) leaves Slurm's default."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    nodes: Count = None
+    gpus_per_node: Annotated[int, Field(ge=0)] | None = None
+    tasks_per_node: Count = None  # DDP processes per node
+    cpus_per_task: Count = None
+    mem_gb: Count = None
+    timeout_min: Count = None
+
 
 
 class ProfileError(ValueError):
@@ -29,10 +47,10 @@ def load_profile(name_or_path: str | Path) -> dict[str, Any]:
             raise ProfileError(f"no cluster profile {str(name_or_path)!r}: neither a file nor one of {known} "
                                f"in {PROFILE_DIR}")
         path = named
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ProfileError(f"cluster profile {path} must be a mapping of {list(PROFILE_KEYS)}")
-    unknown = sorted(set(data) - set(PROFILE_KEYS))
-    if unknown:
-        raise ProfileError(f"cluster profile {path}: unknown key(s) {unknown}; allowed: {list(PROFILE_KEYS)}")
-    return {k: v for k, v in data.items() if v not in (None, "")}
+    data = yaml.safe_load(path.read_text())
+    try:
+        profile = parse(ClusterProfile, {k: v for k, v in (data or {}).items() if v != ""}
+                        if isinstance(data, dict) else data)
+    except ConfigError as e:
+        raise ProfileError(f"cluster profile {path}: {e}") from None
+    return profile.model_dump(exclude_none=True)

@@ -29,7 +29,7 @@ from digan.metrics.backbones.registry import load_backbone
 from digan.models.generator import Generator
 from digan.tracking import flatten, make_tracker, run_tags
 from digan.training.checkpoint import load_checkpoint
-from pipeline.params import METRICS_ROOT, RUNS_ROOT, Experiment, Params, clip_store_path, load_params
+from pipeline.params import METRICS_ROOT, RUNS_ROOT, BackboneRef, Experiment, Params, clip_store_path, load_params
 from pipeline.weights import backbone_dir, probe_path
 
 CLIP_FRAMES = 16
@@ -63,25 +63,24 @@ class Context:
         return self._G
 
     def header(self) -> dict[str, Any]:
-        pretrained = None if self.exp.pretrained is None else vars(self.exp.pretrained)
+        pretrained = None if self.exp.pretrained is None else self.exp.pretrained.model_dump()
         return {"experiment": self.name, "profile": self.params.profile, "pretrained": pretrained,
                 "dataset": f"{self.exp.clips}/{self.exp.store}", "label": self.exp.label,
                 "real_clips": f"{self.exp.clips}/{self.real_store_name}", "real_split": self.exp.real_split,
                 "tables": self.exp.tables, "checkpoint": str(self.checkpoint), "train_steps": int(self.state["step"])}
 
 
-def _backbone_args(spec: str, flag: str) -> list[str]:
+def _backbone_args(ref: BackboneRef, flag: str) -> list[str]:
     """CLI arguments of digan.metrics for ``i3d``/``c3d``/``probe:<name>``."""
-    if spec.startswith("probe:"):
-        return [flag, "probe", "--probe", str(probe_path(spec[6:]))]
-    return [flag, spec, "--weights-dir", str(backbone_dir(spec))]
+    if ref.kind == "probe":
+        return [flag, "probe", "--probe", str(probe_path(ref.probe))]
+    return [flag, ref.kind, "--weights-dir", str(backbone_dir(ref.kind))]
 
 
-def _metrics(ctx: Context, metrics: str, *, runs: int, samples: int, t_range: tuple[float, float] = (0.0, 1.0),
+def _metrics(ctx: Context, wanted: list[str], *, runs: int, samples: int, t_range: tuple[float, float] = (0.0, 1.0),
              checkpoint: Path | None = None) -> dict[str, Any]:
     """digan.metrics on the checkpoint: FVD/KVD with evaluate.backbone, IS with evaluate.is_backbone."""
     ev = ctx.params.evaluate
-    wanted = [m.strip() for m in metrics.split(",") if m.strip()]
     common = ["--checkpoint", str(checkpoint or ctx.checkpoint), "--real", str(ctx.real_store),
               "--real-split", ctx.exp.real_split,
               "--runs", str(runs), "--samples", str(samples), "--is-samples", str(ev.is_samples),
@@ -109,7 +108,7 @@ def time_range(ctx: Context) -> dict[str, Any]:
     ev = ctx.params.evaluate
     scenarios = {}
     for name, t_range in TIME_SCENARIOS.items():
-        report = _metrics(ctx, "fvd,kvd", runs=ev.analysis_runs, samples=ev.analysis_samples, t_range=t_range)
+        report = _metrics(ctx, ["fvd", "kvd"], runs=ev.analysis_runs, samples=ev.analysis_samples, t_range=t_range)
         scenarios[name] = {"times": torch.linspace(*t_range, CLIP_FRAMES).tolist(), "metrics": report["metrics"]}
     return {"scenarios": scenarios, "protocol": report["protocol"]}
 
@@ -125,7 +124,7 @@ def fvd_curve(ctx: Context) -> dict[str, Any]:
         step = int(load_checkpoint(path)["step"])
         if points and points[-1]["step"] == step:
             continue  # the last snapshot is the final checkpoint's generator
-        report = _metrics(ctx, "fvd,kvd", runs=ev.analysis_runs, samples=ev.analysis_samples, checkpoint=path)
+        report = _metrics(ctx, ["fvd", "kvd"], runs=ev.analysis_runs, samples=ev.analysis_samples, checkpoint=path)
         points.append({"step": step, "checkpoint": str(path), "metrics": report["metrics"]})
     return {"points": points, "protocol": report["protocol"]}
 
@@ -138,9 +137,9 @@ def speed(ctx: Context) -> dict[str, Any]:
 
 def _analysis_backbone(ctx: Context):
     ev = ctx.params.evaluate
-    if ev.backbone.startswith("probe:"):
-        return load_backbone("probe", probe=probe_path(ev.backbone[6:]))
-    return load_backbone(ev.backbone, weights_dir=backbone_dir(ev.backbone))
+    if ev.backbone.kind == "probe":
+        return load_backbone("probe", probe=probe_path(ev.backbone.probe))
+    return load_backbone(ev.backbone.kind, weights_dir=backbone_dir(ev.backbone.kind))
 
 
 def _space_stores(ctx: Context) -> dict[int, Path]:
@@ -218,7 +217,7 @@ def run(params: Params, name: str, tracking: str) -> list[Path]:
     ctx.out.mkdir(parents=True, exist_ok=True)
     header = ctx.header()
     tracker = make_tracker(tracking, ctx.out)
-    tracker.start(f"evaluate-{name}", {**flatten({"evaluate": vars(params.evaluate)}), "experiment": name},
+    tracker.start(f"evaluate-{name}", {**flatten({"evaluate": params.evaluate.model_dump()}), "experiment": name},
                   {**run_tags(params.profile, ctx.out, ctx.checkpoint), "stage": "evaluate"})
     written, status, summary = [], "FAILED", {}
     try:

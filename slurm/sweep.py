@@ -48,23 +48,23 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import submitit
 import yaml
+from pydantic import AfterValidator, Field
 
 from digan.atomic import atomic_write
 from digan.config import Config, ConfigError, config_from_dict
+from digan.schema import Schema, parse
 from digan.tracking import DEFAULT_EXPERIMENT, RUN_FILE, STATUSES, MlflowTracker, flatten, git_commit
 from digan.train import prepare_data
 from digan.training.loop import METRICS_NAME
 from pipeline.cluster_profiles import ProfileError, load_profile
 from pipeline.launch import ERROR_TAIL_LINES, STATE_CHECK_S, submit_array
+from pipeline.params import PROFILES
 
-SWEEP_KEYS = ("name", "base_config", "experiment", "params_profile", "launcher", "cluster_profile", "parallelism",
-              "set", "grid", "runs", "out")
 BASE_CONFIG_NAME = "base_config.yaml"  # <out>/base_config.yaml: the config every run of the sweep starts from
-RUN_KEYS = ("name", "set")
 LAUNCHERS = ("local", "slurm")
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._,=+-]*")
 UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._+-]")
@@ -76,6 +76,36 @@ PROGRESS_S = 30.0  # how often the step reached by every running run is printed
 
 class SweepError(ValueError):
     """The sweep is invalid; raised before anything is submitted."""
+
+
+def _name(value: str) -> str:
+    if not RUN_NAME.fullmatch(value):
+        raise ValueError(f"must match {RUN_NAME.pattern}, got {value!r}")
+    return value
+
+
+Overrides = list[str] | dict[str, Any] | None  # key=value strings, or a mapping of key to value
+
+
+class RunEntry(Schema):
+    name: str
+    set: Overrides = None
+
+
+class SweepFile(Schema):
+    """A sweep file as written (module docstring); :func:`load_sweep` checks what relates its keys."""
+
+    name: Annotated[str, AfterValidator(_name)]
+    base_config: str | None = None
+    experiment: str | None = None
+    params_profile: Literal[PROFILES] | None = None
+    launcher: Literal[LAUNCHERS] = "slurm"
+    cluster_profile: str | None = None
+    parallelism: Annotated[int, Field(ge=1)] | None = None  # Slurm array throttle
+    set: Overrides = None
+    grid: Annotated[dict[str, Annotated[list[Any], Field(min_length=1)]], Field(min_length=1)] | None = None
+    runs: Annotated[list[RunEntry], Field(min_length=1)] | None = None
+    out: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,45 +155,11 @@ def format_value(value: Any) -> str:
     return text.removesuffix("...").strip()
 
 
-def check_keys(data: Mapping[Any, Any], allowed: Sequence[str], where: str) -> None:
-    unknown = sorted(str(k) for k in set(data) - set(allowed))
-    if unknown:
-        raise SweepError(f"{where}: unknown key(s) {unknown}; allowed: {list(allowed)}")
-
-
-def override_texts(value: Any, where: str) -> list[str]:
+def override_texts(value: Overrides) -> list[str]:
     """``set`` written as a list of ``key=value`` strings or as a mapping, as ``key=value`` strings."""
-    if value is None:
-        return []
     if isinstance(value, Mapping):
         return [f"{key}={format_value(v)}" for key, v in value.items()]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise SweepError(f"{where}: expected a list of key=value strings or a mapping, got {value!r}")
-
-
-def grid_points(grid: Any, where: str) -> list[tuple[tuple[str, Any], ...]]:
-    """Every combination of the grid's values, each as ``((key, value), ...)`` in the file's key order."""
-    if not isinstance(grid, Mapping) or not grid:
-        raise SweepError(f"{where}: grid must be a non-empty mapping of key: [values], got {grid!r}")
-    for key, values in grid.items():
-        if not isinstance(key, str) or not isinstance(values, list) or not values:
-            raise SweepError(f"{where}: grid entry {key!r} must map a config key to a non-empty list, "
-                             f"got {values!r}")
-    return list(itertools.product(*([(key, v) for v in values] for key, values in grid.items())))
-
-
-def explicit_runs(runs: Any, where: str) -> list[tuple[str, list[str]]]:
-    """``runs:`` as (name, overrides) pairs."""
-    if not isinstance(runs, list) or not runs:
-        raise SweepError(f"{where}: runs must be a non-empty list of {{name, set}}, got {runs!r}")
-    found = []
-    for i, entry in enumerate(runs):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
-            raise SweepError(f"{where}: runs[{i}] must be a mapping with a name, got {entry!r}")
-        check_keys(entry, RUN_KEYS, f"{where}: runs[{i}]")
-        found.append((entry["name"], override_texts(entry.get("set"), f"{where}: runs[{i}].set")))
-    return found
+    return list(value or [])
 
 
 def short_keys(keys: Sequence[str]) -> dict[str, str]:
@@ -176,15 +172,15 @@ def point_name(point: tuple[tuple[str, Any], ...], short: Mapping[str, str]) -> 
     return ",".join(f"{short[key]}={UNSAFE_IN_NAME.sub('_', format_value(value))}" for key, value in point)
 
 
-def expand(data: Mapping[str, Any], where: str) -> list[tuple[str, list[str]]]:
+def expand(sweep: SweepFile, where: str) -> list[tuple[str, list[str]]]:
     """(name, overrides) of every run: the explicit runs crossed with the grid's points."""
-    if "grid" not in data and "runs" not in data:
+    if sweep.grid is None and sweep.runs is None:
         raise SweepError(f"{where}: a sweep needs a grid, runs, or both")
-    explicit = explicit_runs(data["runs"], where) if "runs" in data else [("", [])]
-    if "grid" not in data:
+    explicit = [(run.name, override_texts(run.set)) for run in sweep.runs] if sweep.runs else [("", [])]
+    if sweep.grid is None:
         return explicit
-    points = grid_points(data["grid"], where)
-    short = short_keys([key for key, _ in points[0]])
+    points = list(itertools.product(*([(key, v) for v in values] for key, values in sweep.grid.items())))
+    short = short_keys(list(sweep.grid))
     return [(",".join(filter(None, (name, point_name(point, short)))),
              [*sets, *(f"{key}={format_value(value)}" for key, value in point)])
             for name, sets in explicit for point in points]
@@ -230,40 +226,26 @@ def check_synthetic_stores(runs: Sequence[Run], where: str) -> None:
                              f"{store[0]}; give them different data.path values")
 
 
-def check_parallelism(value: Any, where: str) -> int | None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise SweepError(f"{where}: parallelism must be a positive integer, got {value!r}")
-    return value
-
-
-def check_base_config(value: Any, where: str) -> Path:
-    if not isinstance(value, str):
-        raise SweepError(f"{where}: base_config must be the path of a digan config YAML, got {value!r}")
-    if not Path(value).is_file():
-        raise SweepError(f"{where}: base_config: no file {value}")
-    return Path(value)
-
-
-def load_base(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], str]:
+def load_base(sweep: SweepFile, where: str) -> tuple[dict[str, Any], str]:
     """The config mapping every run starts from, and a label saying where it came from: ``base_config``
     (a digan config file) or ``experiment`` of params.yaml (or of ``params_profile`` composed from conf/)."""
-    if ("experiment" in data) == ("base_config" in data):
+    if (sweep.experiment is None) == (sweep.base_config is None):
         raise SweepError(f"{where}: give exactly one of base_config (a config file) and experiment "
                          "(an experiment of params.yaml)")
-    if "base_config" in data:
-        if "params_profile" in data:
+    if sweep.base_config is not None:
+        if sweep.params_profile is not None:
             raise SweepError(f"{where}: params_profile goes with experiment, not base_config")
-        path = check_base_config(data["base_config"], where)
+        path = Path(sweep.base_config)
+        if not path.is_file():
+            raise SweepError(f"{where}: base_config: no file {path}")
         loaded = yaml.safe_load(path.read_text()) or {}
         if not isinstance(loaded, dict):
             raise SweepError(f"{where}: base_config {path} is not a mapping")
         return loaded, str(path)
     from pipeline.configs import profile_params
-    from pipeline.params import PROFILES, experiment_config, load_params
+    from pipeline.params import experiment_config, load_params
 
-    name, profile = data["experiment"], data.get("params_profile")
-    if profile is not None and profile not in PROFILES:
-        raise SweepError(f"{where}: params_profile must be one of {list(PROFILES)}, got {profile!r}")
+    name, profile = sweep.experiment, sweep.params_profile
     try:
         params = profile_params(profile) if profile is not None else load_params("params.yaml")
     except ConfigError as e:
@@ -275,40 +257,37 @@ def load_base(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], str]
     return experiment_config(params, name).to_dict(), f"experiment {name} of {source}"
 
 
-def read_sweep_file(path: Path) -> dict[str, Any]:
+def read_sweep_file(path: Path, replacements: Mapping[str, Any]) -> SweepFile:
+    """The sweep file with the command line's ``replacements`` (None: keep the file's value), checked."""
     if not path.is_file():
         raise SweepError(f"no sweep file {path}")
     data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict):
-        raise SweepError(f"{path}: a sweep file is a mapping of {list(SWEEP_KEYS)}")
-    check_keys(data, SWEEP_KEYS, str(path))
-    return data
+    if isinstance(data, dict):
+        data.update({key: value for key, value in replacements.items() if value is not None})
+    try:
+        return parse(SweepFile, data)
+    except ConfigError as e:
+        raise SweepError(f"{path}: {e}") from None
 
 
 def load_sweep(path: Path, *, launcher: str | None = None, profile: str | None = None,
                parallelism: int | None = None, out: Path | None = None) -> Sweep:
     """Read and check a sweep file; the keyword arguments replace the file's values (command line)."""
     where = str(path)
-    data = read_sweep_file(path)
-    name = data.get("name")
-    if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
-        raise SweepError(f"{where}: name must match {RUN_NAME.pattern}, got {name!r}")
-    launcher = launcher or data.get("launcher", "slurm")
-    if launcher not in LAUNCHERS:
-        raise SweepError(f"{where}: launcher must be one of {list(LAUNCHERS)}, got {launcher!r}")
-    profile_name = profile or data.get("cluster_profile")
-    if launcher == "slurm" and profile_name is None:
+    sweep = read_sweep_file(path, {"launcher": launcher, "cluster_profile": profile, "parallelism": parallelism,
+                                   "out": None if out is None else str(out)})
+    if sweep.launcher == "slurm" and sweep.cluster_profile is None:
         raise SweepError(f"{where}: the slurm launcher needs a cluster_profile (a name in slurm/profiles/ or a path)")
-    profile_data = load_profile(profile_name) if profile_name is not None else None
-    parallelism = check_parallelism(parallelism if parallelism is not None else data.get("parallelism"), where)
-    base, base_label = load_base(data, where)
-    common = tuple(override_texts(data.get("set"), f"{where}: set"))
-    out = Path(out or data.get("out") or Path("runs", "sweeps", name))
-    runs = tuple(make_run(run_name, overrides, base, common, out, where) for run_name, overrides in expand(data, where))
+    profile_data = load_profile(sweep.cluster_profile) if sweep.cluster_profile is not None else None
+    base, base_label = load_base(sweep, where)
+    common = tuple(override_texts(sweep.set))
+    out = Path(sweep.out or Path("runs", "sweeps", sweep.name))
+    runs = tuple(make_run(name, overrides, base, common, out, where) for name, overrides in expand(sweep, where))
     check_unique(runs, where)
     check_synthetic_stores(runs, where)
-    return Sweep(name=name, base=base, base_label=base_label, launcher=launcher, profile_name=profile_name,
-                 profile=profile_data, parallelism=parallelism, common=common, runs=runs, out=out)
+    return Sweep(name=sweep.name, base=base, base_label=base_label, launcher=sweep.launcher,
+                 profile_name=sweep.cluster_profile, profile=profile_data, parallelism=sweep.parallelism,
+                 common=common, runs=runs, out=out)
 
 
 def tracking_backend() -> str:

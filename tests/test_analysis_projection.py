@@ -1,5 +1,4 @@
 """Latent projection and the prediction analyses (paper Fig. 5, 13, Table 6, Table 4's PSNR/SSIM)."""
-import dataclasses
 import json
 import math
 
@@ -41,7 +40,7 @@ def stores(tmp_path_factory):
 def make_generator(**changes) -> Generator:
     torch.manual_seed(0)
     cfg = GeneratorConfig(**tiny_config("unused")["generator"])
-    return Generator(dataclasses.replace(cfg, **changes)).eval().requires_grad_(False)
+    return Generator(cfg.model_copy(update=changes)).eval().requires_grad_(False)
 
 
 def test_learning_rate_ramps_up_then_down_as_stylegan2():

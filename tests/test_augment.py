@@ -27,7 +27,7 @@ def test_translation_shifts_with_zero_fill_and_cutout_is_not_available():
     x = torch.arange(16.0).view(1, 1, 1, 4, 4)
     params = sample_augment_params(1, 4, torch.Generator())
     params.shift = torch.tensor([[1, -1]])
-    out = augment_videos(x, params, "translation")[0, 0, 0]
+    out = augment_videos(x, params, ("translation",))[0, 0, 0]
     assert torch.equal(out[0], torch.zeros(4))
     assert torch.equal(out[1:, :3], x[0, 0, 0, :3, 1:])
     assert torch.equal(out[:, 3], torch.zeros(4))

@@ -1,6 +1,5 @@
 """Generator claims of §3.2 and Appendix A.1: f_M in the official form (biases a switch), σt scales only the
 temporal term, z_M / content switches, and generation at any time, resolution and spatial window."""
-import dataclasses
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ from digan.models.inr import MotionMLP, coordinate_grid
 
 def make(cfg: GeneratorConfig, **changes) -> Generator:
     torch.manual_seed(0)
-    return Generator(dataclasses.replace(cfg, **changes)).eval()
+    return Generator(cfg.model_copy(update=changes)).eval()
 
 
 def latents(cfg, batch=2, seed=1):

@@ -45,7 +45,7 @@ def test_every_profile_validates(tmp_path):
     from dvc.utils.hydra import compose_and_dump
     compose_and_dump(paper, str(REPO / "conf"), None, "config", "", ["profile=paper"])
     params = load_params(paper)
-    assert params.profile == "paper" and params.evaluate.backbone == "i3d"
+    assert params.profile == "paper" and str(params.evaluate.backbone) == "i3d"
     assert experiment_config(params, "ucf101_all").generator.resolution == 128
     smoke = tmp_path / "smoke.yaml"
     compose_and_dump(smoke, str(REPO / "conf"), None, "config", "", ["profile=smoke"])
@@ -86,7 +86,7 @@ def test_shared_and_own_sigma_t():
      "experiments.main.set.generator.sigma_t"),
     (lambda d: d["experiments"]["main"].update(sigma_t=0.5), "experiments.main.sigma_t"),
     (lambda d: d["experiments"]["main"].pop("set"), "experiments.main.set: required"),
-    (lambda d: d["evaluate"].update(runs="ten"), "evaluate.runs: expected int"),
+    (lambda d: d["evaluate"].update(runs="ten"), "evaluate.runs: expected an integer"),
     (lambda d: d["experiments"]["main"].update(real_store="test"), "experiments.main.real_store"),
     (lambda d: d["experiments"]["main"].update(real_split="tset"), "experiments.main.real_split"),
     (lambda d: d["launcher"].update(kind="slurm", cluster_profile="no-such-cluster"), "launcher.cluster_profile"),

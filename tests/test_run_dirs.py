@@ -2,7 +2,6 @@
 code or clips) moves it aside."""
 from __future__ import annotations
 
-import dataclasses
 
 import yaml
 
@@ -22,7 +21,7 @@ def _run(tmp_path):
 def test_same_or_resumable_config_keeps_the_run(tmp_path):
     run_dir, cfg = _run(tmp_path)
     prepare_run_dir(run_dir, cfg)
-    longer = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=400, log_every=7))
+    longer = cfg.model_copy(update={"train": cfg.train.model_copy(update={"steps": 400, "log_every": 7})})
     prepare_run_dir(run_dir, longer)
     assert (run_dir / "checkpoint.pt").read_bytes() == b"weights of a long run"
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["steps"] == 400
@@ -32,7 +31,7 @@ def test_same_or_resumable_config_keeps_the_run(tmp_path):
 def test_other_config_change_moves_the_run_aside(tmp_path, capsys):
     run_dir, cfg = _run(tmp_path)
     for sigma_t in (0.5, 1.0):  # twice within a second: two distinct kept copies
-        changed = dataclasses.replace(cfg, generator=dataclasses.replace(cfg.generator, sigma_t=sigma_t))
+        changed = cfg.model_copy(update={"generator": cfg.generator.model_copy(update={"sigma_t": sigma_t})})
         prepare_run_dir(run_dir, changed)
         (run_dir / "checkpoint.pt").write_bytes(f"run with sigma_t {sigma_t}".encode())
     kept = sorted(p for p in run_dir.parent.iterdir() if p.name.startswith("main.replaced-"))

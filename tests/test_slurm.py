@@ -46,7 +46,10 @@ def test_missing_or_malformed_profile_fails_before_submission(tmp_path, capsys):
         load_profile("nope")
     bad = tmp_path / "bad.yaml"
     bad.write_text("partition: debug\ngpus: 8\n")
-    with pytest.raises(ProfileError, match=r"unknown key\(s\) \['gpus'\]"):
+    with pytest.raises(ProfileError, match=r"unknown key gpus \(known: partition"):
+        load_profile(bad)
+    bad.write_text("partition: debug\ntimeout_min: 2d\n")
+    with pytest.raises(ProfileError, match=r"bad.yaml: timeout_min: expected an integer, got '2d'"):
         load_profile(bad)
     assert main(["--launcher", "slurm", "--profile", "nope", "--out", str(tmp_path / "run")]) == 1
     assert "no cluster profile" in capsys.readouterr().err

@@ -6,6 +6,7 @@ whole global batch, so a DDP rank that augments its slice gets exactly what a si
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -49,9 +50,8 @@ def _translate(x: Tensor, shift: Tensor) -> Tensor:
     return padded.gather(4, cols)
 
 
-def augment_videos(x: Tensor, params: AugmentParams, policy: str = "color,translation") -> Tensor:
+def augment_videos(x: Tensor, params: AugmentParams, policies: Sequence[str] = ("color", "translation")) -> Tensor:
     """Augment frames ``[N, F, 3, H, W]`` (F frames of each of N videos) with per-video parameters."""
-    policies = [p for p in policy.split(",") if p]
     view = (-1, 1, 1, 1, 1)
     dev = x.device
     if "color" in policies:
