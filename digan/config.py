@@ -16,9 +16,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """Raised for an invalid configuration; the message names the offending key."""
+from digan.schema import ConfigError  # one error type for every configuration, pydantic-checked or not
 
 
 @dataclass
