@@ -37,9 +37,10 @@ def test_editing_conf_changes_the_generated_config(tmp_path):
 
 
 def test_dataset_sources_of_conf_equal_the_librarys_defaults():
-    """conf/config.yaml's datasets (what the pipeline downloads) and digan.data.sources.DEFAULT_SOURCES
+    """conf/config.yaml's datasets (what the pipeline downloads) and the sources of digan.data.real's modules
     (what the library falls back to) are two copies of one list; they must not drift apart."""
-    from digan.data.sources import DEFAULT_SOURCES, load_sources
+    from digan.data.real import SPECS
+    from digan.data.sources import load_sources
 
     for profile in REFERENCE_EXPERIMENTS:
-        assert load_sources({"datasets": profile_params(profile).datasets}) == DEFAULT_SOURCES
+        assert load_sources({"datasets": profile_params(profile).datasets}) == {n: s.source for n, s in SPECS.items()}
