@@ -155,7 +155,7 @@ def list_sources(raw: Path) -> Listing:
     class_names = food_classes({r["label"] for part in rows.values() for r in part})
     food = {name: i for i, name in enumerate(class_names)}
     listing = Listing([], class_names, metadata_files=[raw / "annotations" / f"{p}.csv" for p in rows])
-    for partition, part_rows in rows.items():
+    for partition, part_rows in rows.items():  # CVDF extracts to val/: the layout's alias of validate/
         files = {p.stem: p for name in (partition, *LAYOUT.aliases.get(partition, ())) if (raw / name).is_dir()
                  for p in units_under(raw / name) if p.is_file()}
         for row in part_rows:
