@@ -39,7 +39,8 @@ import numpy as np
 
 from digan.data.clip_store import ClipStore
 from digan.data.datasets import FramePairLoader
-from digan.data.preprocess import RESAMPLES, PreprocessConfig, preprocess_dataset
+from digan.data.preprocess import PreprocessConfig, preprocess_dataset
+from digan.data.preprocess_config import RESAMPLES
 from digan.data.synthetic import CLASS_SPECS, render_video
 
 DEFAULT_CLIPS_PER_S = 3 * 16

@@ -1,4 +1,4 @@
-"""Stage ``download@dataset``: make ``data/raw/<dataset>/`` hold the raw layout of ``digan.data.sources.RAW_LAYOUT``.
+"""Stage ``download@dataset``: make ``data/raw/<dataset>/`` hold the dataset's raw layout (``digan.data.real``).
 
 ``python -m pipeline.download <dataset> [--params params.yaml] [--out data/raw]``
 
@@ -12,7 +12,6 @@ is written last, atomically: while it matches the source in params, a re-run doe
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -31,17 +30,16 @@ from tqdm import tqdm
 
 from digan.atomic import atomic_write
 from digan.config import ConfigError
-from digan.data.sources import (DATASETS, RAW_LAYOUT, TAICHI_EXCLUDED_IDS, DatasetSource, RawLayout, RemoteFile,
-                                check_obtainable, kinetics_food_classes, load_sources)
-from digan.data.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from digan.data.real import DATASETS, SPECS
+from digan.data.real.layout_report import LayoutReport
+from digan.data.real.spec import DatasetSource, RawLayout, RemoteFile
+from digan.data.sources import check_obtainable, load_sources
 from digan.download import ChecksumError, download
 
 COMPLETE = ".complete.json"
 REPORT = "report.json"
 SHOW = 10  # missing items printed; report.json lists all of them
 
-TAICHI_COLUMNS = ("video_id", "start", "end", "bbox", "fps", "width", "height", "partition")
-KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 RAR_INSTALL_HINT = ("RAR archives need bsdtar (libarchive) or unar on PATH. Install one: Debian/Ubuntu "
                     "'sudo apt-get install libarchive-tools' (or 'sudo apt-get install unar'); Fedora "
@@ -208,7 +206,7 @@ def _link(link: Path, target: Path) -> None:
 def link_local(source: DatasetSource, raw_dir: Path) -> bool:
     """Link the layout's directories (and metadata found there) from ``source.local_dir`` into
     ``raw_dir``; return whether the local directory supplied every metadata file."""
-    layout = RAW_LAYOUT[source.name]
+    layout = SPECS[source.name].layout
     local = Path(source.local_dir).expanduser().resolve()  # type: ignore[arg-type] (callers check it)
     if not local.is_dir():
         raise StageError(f"datasets.{source.name}.local_dir: {local} is not a directory")
@@ -237,189 +235,23 @@ def link_local(source: DatasetSource, raw_dir: Path) -> bool:
 # ------------------------------------------------------------------------------------ layout checks
 
 
-class Report:
-    """Counts, missing items (complete lists) and problems (essential parts missing) of one layout check."""
-
-    def __init__(self, dataset: str, raw_dir: Path) -> None:
-        self.dataset, self.raw_dir = dataset, raw_dir
-        self.counts: dict[str, Any] = {}
-        self.missing: dict[str, list[str]] = {}
-        self.problems: list[str] = []
-
-    def read_csv(self, rel: str, columns: tuple[str, ...], origin: str) -> list[dict[str, str]] | None:
-        path = self.raw_dir / rel
-        if not path.is_file():
-            self.problems.append(f"missing metadata file {rel} ({origin})")
-            return None
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            lacking = [c for c in columns if c not in (reader.fieldnames or [])]
-            if lacking:
-                self.problems.append(f"{rel} lacks column(s) {', '.join(lacking)}; its header is {reader.fieldnames}")
-                return None
-            return list(reader)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "ok": not self.problems, "problems": self.problems, "counts": self.counts,
-                "missing": self.missing}
-
-
-def _suffix(name: str) -> str:
-    return os.path.splitext(name)[1].lower()
-
-
-def _walk_files(root: Path) -> list[Path]:
-    return [Path(d) / f for d, _, files in os.walk(root, followlinks=True) for f in files]
-
-
-def check_ucf101(r: Report) -> None:
-    videos_dir = r.raw_dir / "UCF-101"
-    if not videos_dir.is_dir():
-        r.problems.append("missing directory UCF-101/ (from UCF101.rar)")
-        return
-    videos = {p.relative_to(videos_dir).as_posix().lower() for p in _walk_files(videos_dir)
-              if _suffix(p.name) == ".avi"}
-    class_dirs = {p.name.lower() for p in videos_dir.iterdir() if p.is_dir()}
-    r.counts.update(classes=len(class_dirs), videos=len(videos))
-    if not videos:
-        r.problems.append("UCF-101/ holds no .avi videos")
-    origin = "from UCF101TrainTestSplits-RecognitionTask.zip"
-    lists: dict[str, list[str]] = {}
-    for rel in RAW_LAYOUT["ucf101"].metadata:
-        path = r.raw_dir / rel
-        if not path.is_file():
-            r.problems.append(f"missing metadata file {rel} ({origin})")
-            continue
-        lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
-        lists[Path(rel).stem] = [fields[-1] if rel.endswith("classInd.txt") else fields[0] for fields in lines]
-        r.counts[Path(rel).stem] = len(lines)
-    if "classInd" in lists:
-        r.missing["classes"] = [c for c in lists["classInd"] if c.lower() not in class_dirs]
-    for split in ("trainlist01", "testlist01"):
-        if split in lists:  # the lists and the folders differ in case for HandstandPushups: compare lower-cased
-            r.missing[f"{split}_videos"] = [v for v in lists[split] if v.lower() not in videos]
-
-
-def check_taichi(r: Report) -> None:
-    rows = r.read_csv("taichi-metadata.csv", TAICHI_COLUMNS,
-                      "first-order-model data/taichi-loading/taichi-metadata.csv")
-    videos_dir = r.raw_dir / "videos"
-    if not videos_dir.is_dir():
-        r.problems.append("missing directory videos/ (set datasets.taichi.local_dir to your TaiChi videos)")
-        return
-    found: dict[str, str] = {}  # video id -> "raw" (<id>.<ext>) or "cropped" (<id>#<start>#<end>…)
-
-    def visit(entry: os.DirEntry[str], descend: bool) -> None:
-        if "#" in entry.name:
-            found.setdefault(entry.name.split("#")[0], "cropped")
-        elif entry.is_file() and _suffix(entry.name) in VIDEO_SUFFIXES:
-            found.setdefault(os.path.splitext(entry.name)[0], "raw")
-        elif descend and entry.is_dir():  # first-order-model's train/ and test/
-            for sub in os.scandir(entry.path):
-                visit(sub, False)
-
-    for entry in os.scandir(videos_dir):
-        visit(entry, True)
-    r.counts["formats"] = sorted(set(found.values()))
-    if rows is None:
-        return
-    ids = list(dict.fromkeys(row["video_id"] for row in rows))
-    expected = [i for i in ids if i not in TAICHI_EXCLUDED_IDS]
-    r.missing["videos"] = [i for i in expected if i not in found]
-    r.counts.update(metadata_chunks=len(rows), metadata_videos=len(ids),
-                    excluded_by_paper=len(set(ids) & TAICHI_EXCLUDED_IDS), expected_videos=len(expected),
-                    found_videos=len(expected) - len(r.missing["videos"]),
-                    excluded_present=sorted(TAICHI_EXCLUDED_IDS & found.keys()),
-                    not_in_metadata=sorted(found.keys() - set(ids)))
-    if len(expected) == len(r.missing["videos"]):
-        r.problems.append(f"none of the {len(expected)} metadata video ids has a video in {videos_dir}")
-
-
-def check_sky(r: Report) -> None:
-    for split in RAW_LAYOUT["sky"].dirs:
-        root = r.raw_dir / split
-        if not root.is_dir():
-            r.problems.append(f"missing directory {split}/ (from the sky_timelapse dataset of weixiong-ur/mdgan)")
-            continue
-        clips: dict[str, int] = {}
-        for d, _, files in os.walk(root, followlinks=True):
-            frames = sum(_suffix(f) in IMAGE_SUFFIXES for f in files)
-            if frames:
-                clips[Path(d).relative_to(root).as_posix()] = frames
-        videos = sorted(p.name for p in root.iterdir() if p.is_dir())
-        with_frames = {c.split("/")[0] for c in clips}
-        r.counts[split] = {"videos": len(videos), "clips": len(clips), "frames": sum(clips.values())}
-        r.missing[f"{split}_videos_without_frames"] = [v for v in videos if v not in with_frames]
-        if not clips:
-            r.problems.append(f"{split}/ holds no image frames (expected <video>/<clip>/<frame>.jpg)")
-
-
-def _clip_name(row: dict[str, str]) -> str:
-    return f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
-
-
-def check_kinetics_food(r: Report) -> None:
-    origin = "official Kinetics-600 annotations"
-    tables = {split: r.read_csv(f"annotations/{split}.csv", KINETICS_COLUMNS, origin)
-              for split in ("train", "validate")}
-    labels = {row["label"] for rows in tables.values() if rows for row in rows}
-    food = kinetics_food_classes(labels)
-    r.counts["food_classes"] = food
-    if labels and not food:
-        r.problems.append("no annotation label matches the Kinetics-food keywords")
-    for split, rows in tables.items():
-        root = r.raw_dir / split
-        if not root.is_dir():
-            r.problems.append(f"missing directory {split}/ (Kinetics-600 clips)")
-            continue
-        stems = {os.path.splitext(p.name)[0] for p in _walk_files(root) if _suffix(p.name) in VIDEO_SUFFIXES}
-        ids = {s[:11] for s in stems}  # YouTube ids are 11 characters: also match clips trimmed differently
-        if rows is None:
-            continue
-        wanted = [row for row in rows if row["label"] in food]
-        try:
-            absent = [row for row in wanted if _clip_name(row) not in stems and row["youtube_id"] not in ids]
-        except ValueError as err:
-            r.problems.append(f"annotations/{split}.csv: a time_start/time_end is not a number ({err})")
-            continue
-        r.missing[f"{split}_clips"] = [_clip_name(row) for row in absent]
-        per_class = {c: {"expected": 0, "missing": 0} for c in food}
-        for row in wanted:
-            per_class[row["label"]]["expected"] += 1
-        for row in absent:
-            per_class[row["label"]]["missing"] += 1
-        r.counts[split] = {"expected_clips": len(wanted), "found_clips": len(wanted) - len(absent),
-                           "video_files": len(stems), "per_class": per_class}
-        if wanted and len(absent) == len(wanted):
-            r.problems.append(f"none of the {len(wanted)} food clips of annotations/{split}.csv is in {split}/")
-
-
-CHECKS: dict[str, Callable[[Report], None]] = {
-    "ucf101": check_ucf101, "taichi": check_taichi, "sky": check_sky, "kinetics_food": check_kinetics_food,
-}
-
-
-def check_layout(dataset: str, raw_dir: Path) -> Report:
+def check_layout(dataset: str, raw_dir: Path) -> LayoutReport:
     """Run the dataset's layout check and write ``report.json``."""
-    report = Report(dataset, raw_dir)
-    CHECKS[dataset](report)
+    report = LayoutReport(dataset, raw_dir)
+    SPECS[dataset].check(report)
     with atomic_write(raw_dir / REPORT) as f:
         f.write(json.dumps(report.to_dict(), indent=2).encode())
     return report
 
 
-def _summarise(report: Report) -> None:
+def _summarise(report: LayoutReport) -> None:
     for key, items in report.missing.items():
         if items:
             shown = ", ".join(items[:SHOW]) + (", …" if len(items) > SHOW else "")
             print(f"{report.dataset}: {len(items)} {key} missing: {shown} (full list: {report.raw_dir / REPORT}, "
                   f"missing.{key})", file=sys.stderr)
-    if report.dataset == "taichi" and "expected_videos" in report.counts:
-        print(f"taichi: {report.counts['found_videos']} of {report.counts['expected_videos']} videos present "
-              f"({report.counts['excluded_by_paper']} excluded by the paper are not expected)", file=sys.stderr)
-    if report.dataset == "kinetics_food" and report.counts.get("food_classes"):
-        print(f"kinetics_food: {len(report.counts['food_classes'])} food classes: "
-              f"{', '.join(report.counts['food_classes'])}", file=sys.stderr)
+    for line in SPECS[report.dataset].summary(report):
+        print(line, file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------- stage
@@ -429,7 +261,7 @@ def _as_json(source: DatasetSource) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(source)))
 
 
-def run(source: DatasetSource, out: Path, downloads: Path) -> Report | None:
+def run(source: DatasetSource, out: Path, downloads: Path) -> LayoutReport | None:
     """Fetch or link ``source`` into ``out/<name>``; None when it was already complete."""
     raw_dir = out / source.name
     complete = raw_dir / COMPLETE
@@ -440,7 +272,7 @@ def run(source: DatasetSource, out: Path, downloads: Path) -> Report | None:
     check_obtainable(source)
     raw_dir.mkdir(parents=True, exist_ok=True)
     complete.unlink(missing_ok=True)
-    layout = RAW_LAYOUT[source.name]
+    layout = SPECS[source.name].layout
     cache = downloads / source.name
     fetched = []
     if source.local_dir is not None:

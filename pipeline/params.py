@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import sys
 import typing
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import yaml
 from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator
 
 from digan.config import Config, ConfigError, apply_override, config_from_dict, set_nested
+from digan.data.real import SPECS
 from digan.data.sources import DATASETS, load_sources
 from digan.schema import Schema, parse
 
@@ -203,49 +203,14 @@ def _check(cond: bool, key: str, why: str) -> None:
 
 
 # --------------------------------------------------------------------------------------- validation
-_INT_KEYS = ("resolution", "frames", "stride", "step", "workers")
-
-
 def config_from_params(params: dict[str, Any], dataset: str, default_workers: int = 1) -> PreprocessConfig:
     """Validate the ``preprocess`` section and merge its per-dataset overrides."""
-    from digan.data.preprocess import PreprocessConfig  # imports torch: kept out of module import
-    section = params.get("preprocess") or {}
-    if not isinstance(section, dict):
-        raise ConfigError("preprocess: expected a mapping")
-    names = {f.name for f in dataclasses.fields(PreprocessConfig)}
-    unknown = sorted(set(section) - names - set(DATASETS))
-    if unknown:
-        raise ConfigError(f"unknown key preprocess.{unknown[0]} (known: {', '.join(sorted(names | set(DATASETS)))})")
-    values = {"workers": default_workers, **{k: v for k, v in section.items() if k in names}}
-    override = section.get(dataset) or {}
-    if not isinstance(override, dict):
-        raise ConfigError(f"preprocess.{dataset}: expected a mapping, got {override!r}")
-    if set(override) - names:
-        raise ConfigError(f"unknown key preprocess.{dataset}.{sorted(set(override) - names)[0]} "
-                          f"(known: {', '.join(sorted(names))})")
-    values.update(override)
-    for key, value in values.items():
-        if key in _INT_KEYS and not (value is None or (isinstance(value, int) and not isinstance(value, bool))):
-            raise ConfigError(f"preprocess.{key}: expected an integer, got {value!r}")
-        if key in ("scale_flags", "resample") and not (value is None or isinstance(value, str)):
-            raise ConfigError(f"preprocess.{key}: expected a string, got {value!r}")
-        store_names = isinstance(value, list) and all(isinstance(s, str) for s in value)
-        if key == "stores" and not (value is None or store_names):
-            raise ConfigError(f"preprocess.stores: expected a list of store names, got {value!r}")
-    if values.get("stores") is not None:
-        values["stores"] = tuple(values["stores"])
-    cfg = PreprocessConfig(**values)
-    try:
-        cfg.resolved(dataset)  # fail on impossible values before any decoding
-    except ValueError as e:
-        raise ConfigError(f"preprocess ({dataset}): {e}") from None
-    return cfg
+    from digan.data.preprocess_config import preprocess_config  # the schema lives with the dataset rules
+    return preprocess_config(params, dataset, default_workers)
 
 
 def dataset_stores(dataset: str) -> list[str]:
-    """The clip stores preprocess@ builds for a real dataset (digan.data.preprocess.SPECS)."""
-    from digan.data.preprocess import SPECS
-
+    """The clip stores preprocess@ builds for a real dataset (its module in digan.data.real)."""
     return list(SPECS[dataset].stores)
 
 

@@ -12,7 +12,6 @@ dataset may be overridden per dataset::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import yaml
 
 from digan.data.preprocess import PreprocessConfig, PreprocessError, preprocess_dataset
-from digan.data.sources import DATASETS
+from digan.data.real import DATASETS
 from pipeline.params import config_from_params
 
 def clip_set_jobs(params: dict[str, Any], name: str,
@@ -31,9 +30,9 @@ def clip_set_jobs(params: dict[str, Any], name: str,
     if name not in clip_sets:
         return name, [(Path(name), cfg)]
     spec = clip_sets[name]
-    cfg = dataclasses.replace(cfg, **{k: spec[k] for k in ("resolution", "frames") if spec.get(k) is not None})
+    cfg = cfg.model_copy(update={k: spec[k] for k in ("resolution", "frames") if spec.get(k) is not None})
     jobs = [(Path(name), cfg)]
-    jobs += [(Path(name) / f"x{s}", dataclasses.replace(cfg, resolution=cfg.resolution * s))
+    jobs += [(Path(name) / f"x{s}", cfg.model_copy(update={"resolution": cfg.resolution * s}))
              for s in spec.get("scales") or []]
     return spec["dataset"], jobs
 
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{args.name!r} is neither a dataset {list(DATASETS)} nor a clip_sets key")
         cfg = config_from_params(params, dataset, default_workers=os.cpu_count() or 1)
         if args.workers is not None:
-            cfg = dataclasses.replace(cfg, workers=args.workers)
+            cfg = cfg.model_copy(update={"workers": args.workers})
         dataset, jobs = clip_set_jobs(params, args.name, cfg)
     except (OSError, ValueError, yaml.YAMLError) as err:
         print(f"preprocess: invalid parameters: {err}", file=sys.stderr)

@@ -36,10 +36,14 @@ def test_editing_conf_changes_the_generated_config(tmp_path):
     assert "fmm_rank: 3" in render("default", conf) and render("default", conf) != render("default")
 
 
-def test_dataset_sources_of_conf_equal_the_librarys_defaults():
-    """conf/config.yaml's datasets (what the pipeline downloads) and digan.data.sources.DEFAULT_SOURCES
-    (what the library falls back to) are two copies of one list; they must not drift apart."""
-    from digan.data.sources import DEFAULT_SOURCES, load_sources
+def test_conf_datasets_name_every_dataset_and_override_no_default_source():
+    """The sources live once, in digan/data/real/<dataset>.py; conf/config.yaml's datasets holds only user
+    overrides. It must name every dataset (dvc.yaml's download stage reads datasets.<dataset> as params)
+    and, as committed, change nothing: the pipeline downloads exactly the modules' sources."""
+    from digan.data.real import DATASETS, SPECS
+    from digan.data.sources import load_sources
 
     for profile in REFERENCE_EXPERIMENTS:
-        assert load_sources({"datasets": profile_params(profile).datasets}) == DEFAULT_SOURCES
+        datasets = profile_params(profile).datasets
+        assert list(datasets) == list(DATASETS)
+        assert load_sources({"datasets": datasets}) == {name: SPECS[name].source for name in DATASETS}

@@ -2,6 +2,7 @@
 idempotent verified downloads, local directories with precisely reported gaps, and param validation."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -14,7 +15,10 @@ import pytest
 import yaml
 
 from digan.config import ConfigError
-from digan.data.sources import TAICHI_EXCLUDED_IDS, kinetics_food_classes, load_sources
+from digan.data.real import SPECS
+from digan.data.real.kinetics_food import food_classes
+from digan.data.real.taichi import EXCLUDED_IDS
+from digan.data.sources import load_sources
 from pipeline import download as stage
 from tests.http_server import FileServer
 
@@ -149,13 +153,13 @@ def test_rar_path_unpacks_with_the_external_tool(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "UCF101.rar", {"UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi": b"avi"})
     raw = tmp_path / "raw"
     raw.mkdir()
-    stage.unpack(archive, raw, ".", stage.RAW_LAYOUT["ucf101"])
+    stage.unpack(archive, raw, ".", SPECS["ucf101"].layout)
     assert (raw / "UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi").read_bytes() == b"avi"
 
 
 def test_taichi_local_dir_reports_exactly_the_missing_videos_not_the_papers_excluded_ones(
         server: FileServer, tmp_path: Path) -> None:
-    excluded = sorted(TAICHI_EXCLUDED_IDS)[0]
+    excluded = sorted(EXCLUDED_IDS)[0]
     ids = ["aaaaaaaaaaa", "b-bbbbbbbbb", "_cccccccccc", "ddddddddddd", "eeeeeeeeeee", excluded]
     rows = [f"{i},{10 * n},{10 * n + 90},1-2-3-4,25.0,640,480,{'test' if n == 2 else 'train'}"
             for n, i in enumerate(ids)]
@@ -193,7 +197,7 @@ def test_kinetics_food_rule_reproduces_the_official_29_classes() -> None:
                 "peeling potatoes", "picking fruit", "preparing salad", "scrambling eggs", "separating eggs"]
     near_misses = ["egg hunting", "getting a haircut", "shaping bread dough", "abseiling", "eating burger",
                    "tasting food", "making a cheeseburger"]
-    assert kinetics_food_classes(near_misses + official) == sorted(official)
+    assert food_classes(near_misses + official) == sorted(official)
 
 
 def test_kinetics_food_local_dir_matches_food_classes_and_lists_missing_clips(tmp_path: Path) -> None:
@@ -261,6 +265,16 @@ def test_sky_archive_from_a_file_url_unpacks_to_sky_train_and_sky_test(tmp_path:
 def test_invalid_params_name_the_key(datasets: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
         load_sources({"datasets": datasets})
+
+
+def test_every_default_source_passes_the_datasets_schema() -> None:
+    """The modules' sources are code, not params, so no stage validates them: written out as a user's
+    override they must pass the schema (fetchable URLs, hex digests, relative unique names) unchanged."""
+    for name, spec in SPECS.items():
+        source = spec.source
+        written = {"local_dir": source.local_dir, **{group: [dataclasses.asdict(f) for f in getattr(source, group)]
+                                                     for group in ("files", "metadata")}}
+        assert load_sources({"datasets": {name: written}})[name] == source
 
 
 def test_unknown_param_key_stops_the_stage_with_one_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

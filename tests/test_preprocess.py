@@ -19,15 +19,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from digan.config import ConfigError
 from digan.data.clip_store import ClipStore
 from digan.data.preprocess import PreprocessConfig, PreprocessError, cut_clips, preprocess_dataset
-from digan.data.sources import TAICHI_EXCLUDED_IDS
+from digan.data.real.taichi import EXCLUDED_IDS
 from digan.data.video_io import read_video
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 REPO = Path(__file__).resolve().parents[1]
 RES = 32
-EXCLUDED = sorted(TAICHI_EXCLUDED_IDS)[0]
+EXCLUDED = sorted(EXCLUDED_IDS)[0]
 
 
 def pattern(n: int, width: int = 320, height: int = 240, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
@@ -278,6 +279,22 @@ def test_resample_is_a_preprocess_param_per_dataset() -> None:
     assert PreprocessConfig().resample == "official"
     with pytest.raises(ValueError, match="resample 'area'"):
         config_from_params({"preprocess": {"resample": "area"}}, "sky")
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"sky": {"stride": 0}}, "preprocess.sky.stride: must be >= 1, got 0"),
+    ({"stride": True}, "preprocess.stride: expected an integer, got True"),
+    ({"scale_flags": "Bi Linear"}, "preprocess.scale_flags: 'Bi Linear' is not an ffmpeg sws flag list"),
+    ({"stores": "all"}, "preprocess.stores: expected a list"),
+    ({"ucf101": {"stores": ["al"]}}, "preprocess.ucf101.stores: unknown stores ['al'] of ucf101"),
+    ({"sky": 3}, "preprocess.sky: expected a mapping, got 3"),
+])
+def test_bad_preprocess_params_name_the_key(section: dict, message: str) -> None:
+    from pipeline.preprocess import config_from_params
+
+    with pytest.raises(ConfigError) as err:
+        config_from_params({"preprocess": section}, "ucf101")
+    assert str(err.value).startswith(message)
 
 
 def test_rerun_with_same_inputs_does_nothing_and_changed_params_rebuild(ucf_raw: Path, tmp_path: Path) -> None:

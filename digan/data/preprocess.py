@@ -1,5 +1,8 @@
 """Real datasets (UCF-101, TaiChi-HD, Sky Time-lapse, Kinetics-food) → clip stores.
 
+What differs per dataset (its listing of source videos, stride, stores, scale flags and prescale) lives
+in its module of ``digan.data.real``; this module decodes, resamples, cuts and stores, alike for all.
+
 Every source video is decoded by one single-threaded ffmpeg process (one per worker) that writes
 rgb24 frames to a temporary raw file; the worker resamples them to R×R into another raw file (see
 Resampling), the parent maps that file and the store writer copies each clip once, so no pixel data
@@ -34,7 +37,6 @@ the official loader's.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -43,7 +45,7 @@ import subprocess
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,263 +58,11 @@ from tqdm import tqdm
 
 from digan.atomic import atomic_write
 from digan.data.clip_store import ClipStore, ClipStoreError, clips_from_video, write_clip_store
-from digan.data.sources import TAICHI_EXCLUDED_IDS, kinetics_food_classes
-from digan.data.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from digan.data.preprocess_config import PreprocessConfig
+from digan.data.real import SPECS
+from digan.data.real.listing import Listing, PreprocessError, Source, image_files
 
 PREPROCESS_VERSION = 2  # bump when decoding or clip selection changes, so stores are rebuilt
-RESAMPLES = ("official", "ffmpeg")  # module docstring, "Resampling"
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Per-dataset defaults; ``stores`` maps a store name to the partitions it holds."""
-
-    stride: int
-    scale_flags: str
-    stores: dict[str, tuple[str, ...]]
-
-
-SPECS: dict[str, DatasetSpec] = {
-    "ucf101": DatasetSpec(1, "bilinear", {"all": ("train", "test"), "train": ("train",)}),
-    "taichi": DatasetSpec(4, "bilinear", {"all": ("train", "test")}),
-    "sky": DatasetSpec(1, "bilinear", {"train": ("train",), "test": ("test",)}),
-    "kinetics_food": DatasetSpec(1, "lanczos", {"train": ("train",), "validate": ("validate",)}),
-}
-
-
-# Frame sides of the official data preparation before the loader's resize_crop (module docstring).
-KINETICS_PREPARED_SIZE = 128  # sihyun-yu/digan prepare_data/preprocess.py, center_crop
-FOMM_TAICHI_SIZE = 256  # first-order-model data/taichi-loading/load_videos.py, --image_shape default
-
-
-class PreprocessError(RuntimeError):
-    """The raw dataset cannot give a usable clip store (missing layout, no clips at all)."""
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    """Stage parameters; ``None`` takes the dataset's default from ``SPECS``."""
-
-    resolution: int = 128
-    frames: int = 16
-    stride: int | None = None
-    step: int | None = None  # None: official block rule; k: a window every k frames
-    scale_flags: str | None = None  # swscale flags of the ffmpeg resampling and of every prescale
-    resample: str = "official"  # or "ffmpeg" (module docstring, "Resampling")
-    stores: tuple[str, ...] | None = None
-    workers: int = 1
-
-    def resolved(self, dataset: str) -> PreprocessConfig:
-        spec = SPECS[dataset]
-        cfg = replace(
-            self,
-            stride=spec.stride if self.stride is None else self.stride,
-            scale_flags=spec.scale_flags if self.scale_flags is None else self.scale_flags,
-            stores=tuple(spec.stores) if self.stores is None else tuple(self.stores),
-        )
-        unknown = set(cfg.stores) - set(spec.stores)
-        if unknown:
-            raise ValueError(f"{dataset}: unknown stores {sorted(unknown)}; choose from {list(spec.stores)}")
-        if cfg.resolution < 1 or cfg.frames < 1 or cfg.stride < 1 or (cfg.step is not None and cfg.step < 1):
-            raise ValueError(f"resolution, frames, stride and step must be >= 1, got {cfg}")
-        if not re.fullmatch(r"[a-z_+]+", cfg.scale_flags):
-            raise ValueError(f"scale_flags {cfg.scale_flags!r} is not an ffmpeg sws flag list")
-        if cfg.resample not in RESAMPLES:
-            raise ValueError(f"resample {cfg.resample!r}: choose from {list(RESAMPLES)}")
-        return cfg
-
-
-@dataclass(frozen=True)
-class Source:
-    """One decodable unit: a video file, a folder of frame images, or a time window of a video.
-
-    ``crop`` is ffmpeg crop ``(w, h, x, y)`` expressions; ``None`` is the centre square.
-    ``window`` is ``(start, end)`` in seconds. ``prescale`` is the square side the official data
-    preparation resizes the crop to before the loader's own resize (official resampling only).
-    """
-
-    path: str
-    name: str
-    partition: str
-    class_index: int
-    class_name: str
-    crop: tuple[str, str, str, str] | None = None
-    window: tuple[float, float] | None = None
-    prescale: int | None = None
-
-
-@dataclass
-class Listing:
-    """What a raw dataset directory holds, before decoding."""
-
-    sources: list[Source]
-    class_names: list[str]
-    skipped: list[dict[str, str]] = field(default_factory=list)  # outcome, source, reason
-    metadata_files: list[Path] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------- listing
-
-def _is_video(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES
-
-
-def _image_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _units_under(root: Path) -> list[Path]:
-    """Video files and folders that directly hold frame images, in sorted order."""
-    units = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        here = Path(dirpath)
-        if any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in filenames):
-            units.append(here)
-        units.extend(here / f for f in sorted(filenames) if Path(f).suffix.lower() in VIDEO_SUFFIXES)
-    return sorted(units)
-
-
-def _require(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise PreprocessError(f"{what} not found: {path}")
-    return path
-
-
-def list_ucf101(raw: Path) -> Listing:
-    """Official split 1: classInd labels, trainlist01 → train, testlist01 → test."""
-    lists = _require(raw / "ucfTrainTestlist", "UCF-101 split directory")
-    videos = _require(raw / "UCF-101", "UCF-101 video directory")
-    class_names = []
-    for line in (lists / "classInd.txt").read_text().split("\n"):
-        if line.strip():
-            index, name = line.split()
-            if int(index) != len(class_names) + 1:
-                raise PreprocessError(f"classInd.txt is not numbered 1..N at {line!r}")
-            class_names.append(name)
-    class_of = {name.lower(): i for i, name in enumerate(class_names)}
-    # The official lists spell some files differently from the disk (HandStandPushups).
-    on_disk = {p.relative_to(videos).as_posix().lower(): p for p in videos.rglob("*") if _is_video(p)}
-    listing = Listing([], class_names, metadata_files=[lists / "classInd.txt"])
-    listed = set()
-    for partition, list_name in (("train", "trainlist01.txt"), ("test", "testlist01.txt")):
-        listing.metadata_files.append(lists / list_name)
-        for line in (lists / list_name).read_text().split("\n"):
-            if not line.strip():
-                continue
-            rel = line.split()[0]
-            listed.add(rel.lower())
-            folder = rel.split("/")[0].lower()
-            if folder not in class_of:
-                listing.skipped.append({"outcome": "unlabelled", "source": rel,
-                                        "reason": f"class folder {folder!r} not in classInd.txt"})
-                continue
-            path = on_disk.get(rel.lower())
-            if path is None:
-                listing.skipped.append({"outcome": "missing", "source": rel, "reason": "listed but not on disk"})
-                continue
-            ci = class_of[folder]
-            listing.sources.append(Source(str(path), f"UCF-101/{path.relative_to(videos).as_posix()}",
-                                          partition, ci, class_names[ci]))
-    for rel, path in sorted(on_disk.items()):
-        if rel not in listed:
-            listing.skipped.append({"outcome": "unlisted", "source": f"UCF-101/{path.relative_to(videos).as_posix()}",
-                                    "reason": "not in trainlist01.txt or testlist01.txt"})
-    return listing
-
-
-def list_taichi(raw: Path) -> Listing:
-    """first-order-model's cropped ``train/`` ``test/`` output if present, else raw videos + metadata.
-
-    The cropped output may sit under ``videos/`` (the download stage's layout) or beside it.
-    """
-    listing = Listing([], ["taichi"])
-    cropped = [d / p for d in (raw / "videos", raw) for p in ("train", "test") if (d / p).is_dir()]
-    if cropped:
-        for part_dir in cropped:
-            for unit in sorted(p for p in part_dir.iterdir() if _is_video(p) or p.is_dir()):
-                name = unit.relative_to(raw).as_posix()
-                video_id = unit.name.split("#")[0]
-                if video_id in TAICHI_EXCLUDED_IDS:
-                    listing.skipped.append({"outcome": "excluded", "source": name, "reason": "paper Appendix A.2"})
-                else:
-                    listing.sources.append(Source(str(unit), name, part_dir.name, 0, "taichi"))
-        return listing
-    metadata = _require(raw / "taichi-metadata.csv", "TaiChi metadata (first-order-model taichi-metadata.csv)")
-    videos = _require(raw / "videos", "TaiChi video directory")
-    listing.metadata_files.append(metadata)
-    by_id: dict[str, Path] = {}
-    for p in sorted(videos.iterdir()):
-        if _is_video(p):
-            by_id.setdefault(p.stem, p)
-    with open(metadata, newline="") as fh:
-        for row in csv.DictReader(fh):
-            video_id, start, end = row["video_id"], int(row["start"]), int(row["end"])
-            name = f"videos/{video_id}#{start:06d}#{end:06d}"
-            if video_id in TAICHI_EXCLUDED_IDS:
-                listing.skipped.append({"outcome": "excluded", "source": name, "reason": "paper Appendix A.2"})
-                continue
-            path = by_id.get(video_id)
-            if path is None:
-                listing.skipped.append({"outcome": "missing", "source": name, "reason": "no downloaded video"})
-                continue
-            # first-order-model keeps frame i when start <= i * fps_ref / fps < end and scales the
-            # bbox (in the reference width × height) to the actual frame size; half-frame margins
-            # keep exact boundaries away from timestamp rounding.
-            fps, width, height = float(row["fps"]), float(row["width"]), float(row["height"])
-            left, top, right, bottom = (int(v) for v in row["bbox"].split("-"))
-            x, y = f"trunc({left}*iw/{width})", f"trunc({top}*ih/{height})"
-            w, h = f"trunc({right}*iw/{width})-{x}", f"trunc({bottom}*ih/{height})-{y}"
-            listing.sources.append(Source(str(path), name, row["partition"], 0, "taichi", crop=(w, h, x, y),
-                                          window=((start - 0.5) / fps, (end - 0.5) / fps),
-                                          prescale=FOMM_TAICHI_SIZE))
-    return listing
-
-
-def list_sky(raw: Path) -> Listing:
-    """MDGAN layout: ``sky_{train,test}/<video>/<clip>/*.jpg``; each clip folder is one video."""
-    listing = Listing([], ["sky"])
-    for partition in ("train", "test"):
-        root = _require(raw / f"sky_{partition}", "Sky Time-lapse split directory")
-        for unit in _units_under(root):
-            listing.sources.append(Source(str(unit), unit.relative_to(raw).as_posix(), partition, 0, "sky"))
-    return listing
-
-
-def list_kinetics_food(raw: Path) -> Listing:
-    """Food-class rows of the Kinetics-600 annotations matched to ``<id>_<start>_<end>.mp4`` clips.
-
-    Classes are ``kinetics_food_classes`` of every annotated label (the official 29), so train and
-    validate stores share one class index.
-    """
-    rows = {}
-    for partition in ("train", "validate"):
-        with open(_require(raw / "annotations" / f"{partition}.csv", "Kinetics annotations"), newline="") as fh:
-            rows[partition] = list(csv.DictReader(fh))
-    class_names = kinetics_food_classes({r["label"] for part in rows.values() for r in part})
-    food = {name: i for i, name in enumerate(class_names)}
-    listing = Listing([], class_names, metadata_files=[raw / "annotations" / f"{p}.csv" for p in rows])
-    folder_names = {"train": ("train",), "validate": ("validate", "val")}  # CVDF extracts to val/
-    for partition, part_rows in rows.items():
-        files = {p.stem: p for name in folder_names[partition] if (raw / name).is_dir()
-                 for p in _units_under(raw / name) if p.is_file()}
-        for row in part_rows:
-            ci = food.get(row["label"])
-            if ci is None:
-                continue
-            stem = f"{row['youtube_id']}_{int(float(row['time_start'])):06d}_{int(float(row['time_end'])):06d}"
-            path = files.get(stem)
-            if path is None:
-                listing.skipped.append({"outcome": "missing", "source": f"{partition}/{stem}.mp4",
-                                        "reason": "annotated but not downloaded"})
-                continue
-            listing.sources.append(Source(str(path), path.relative_to(raw).as_posix(), partition, ci, row["label"],
-                                          prescale=KINETICS_PREPARED_SIZE))
-    return listing
-
-
-LISTERS: dict[str, Callable[[Path], Listing]] = {
-    "ucf101": list_ucf101, "taichi": list_taichi, "sky": list_sky, "kinetics_food": list_kinetics_food,
-}
 
 
 # ---------------------------------------------------------------------------- decoding
@@ -345,7 +95,7 @@ def _ffmpeg_input(source: Source, listfile: Path) -> tuple[list[str], int | None
     """ffmpeg input arguments and, for frame folders, the number of images expected."""
     path = Path(source.path)
     if path.is_dir():
-        images = _image_files(path)
+        images = image_files(path)
         # The concat demuxer takes an explicit, sorted file list: no glob or numbering assumptions.
         listfile.write_text("".join("file '" + str(p).replace("'", "'\\''") + "'\n"
                                     for p in images))
@@ -552,7 +302,7 @@ def _inputs_fingerprint(listing: Listing, partitions: tuple[str, ...]) -> str:
     for s in listing.sources:
         if s.partition in partitions:
             p = Path(s.path)
-            entries = [p] if p.is_file() else _image_files(p)
+            entries = [p] if p.is_file() else image_files(p)
             stats = [(e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries]
             digest.update(json.dumps([s.name, s.partition, s.class_index, s.crop, s.window, stats]).encode())
     return digest.hexdigest()
@@ -610,14 +360,14 @@ def preprocess_dataset(dataset: str, raw_dir: str | os.PathLike[str], out_dir: s
         raise ValueError(f"unknown dataset {dataset!r}; choose from {list(SPECS)}")
     cfg = cfg.resolved(dataset)
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    listing = LISTERS[dataset](raw_dir)
+    listing = SPECS[dataset].list_sources(raw_dir)
     stores = sorted(cfg.stores, key=lambda s: -len(SPECS[dataset].stores[s]))  # supersets first
     params = {s: _store_params(dataset, s, cfg, listing) for s in stores}
     report_path = out_dir / "report.json"
     if report_path.is_file() and all(_is_up_to_date(out_dir / s, params[s]) for s in stores):
         return {**json.loads(report_path.read_text()), "status": "up-to-date"}
 
-    report: dict[str, Any] = {"dataset": dataset, "status": "built", "config": asdict(cfg), "stores": {},
+    report: dict[str, Any] = {"dataset": dataset, "status": "built", "config": cfg.model_dump(), "stores": {},
                               "counts": {}, "skipped": list(listing.skipped), "warnings": []}
     for entry in listing.skipped:
         report["counts"][entry["outcome"]] = report["counts"].get(entry["outcome"], 0) + 1
