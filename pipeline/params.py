@@ -30,6 +30,7 @@ import yaml
 
 from digan.config import Config, ConfigError, apply_override, config_from_dict, set_nested
 from digan.data.sources import DATASETS, load_sources
+from pipeline.results import ANALYSES
 
 if typing.TYPE_CHECKING:
     from digan.data.preprocess import PreprocessConfig
@@ -37,7 +38,6 @@ if typing.TYPE_CHECKING:
 PROFILES = ("default", "paper", "smoke")
 LAUNCHERS = ("local", "slurm")
 BACKBONES = ("i3d", "c3d")
-ANALYSES = ("quality", "curve", "time", "speed", "space", "prediction", "motion_d", "media")
 TABLES = tuple(range(1, 9))
 CLIPS_ROOT = Path("data/clips")
 WEIGHTS_ROOT = Path("data/weights")
