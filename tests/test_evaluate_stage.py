@@ -8,7 +8,6 @@ import numpy as np
 import torch
 import yaml
 
-from digan.data.synthetic import make_synthetic_dataset
 from digan.metrics.__main__ import from_args, parse_args
 from digan.metrics.backbones.probe import train_probe
 from digan.metrics.generated import generated_clips
@@ -17,8 +16,9 @@ from digan.train import write_snapshot
 from digan.training.loop import Trainer
 from pipeline import evaluate as stage
 from pipeline.evaluate import CLIP_FRAMES
-from pipeline.params import experiment_config, load_params
-from pipeline.results import RESULTS, TIME_SCENARIOS
+from pipeline.params import clip_store_path, experiment_config, load_params
+from pipeline.results import ANALYSES, ANALYSIS_FILES, RESULTS, TIME_SCENARIOS
+from pipeline.synthesize import main as synthesize
 from pipeline.weights import probe_path
 from tests.helpers import REPO, tiny_config
 
@@ -55,23 +55,23 @@ def test_table2_standard_is_the_training_grid(tiny_generator_config):
     assert torch.allclose(torch.tensor(seen[:CLIP_FRAMES]), torch.linspace(0, 1, CLIP_FRAMES))
 
 
-def _stage_inputs(tmp_path):
-    """params.yaml (the repository's, at the 16² test sizes), the synthetic store, its probe, a final
-    checkpoint at step 4 and a snapshot at step 2, laid out where the stage looks for them."""
+def _stage_inputs(tmp_path, analyses):
+    """params.yaml (the repository's, at the 16² test sizes), the synthetic store (and its 2× copy), its
+    probe, a final checkpoint at step 4 and a snapshot at step 2, laid out where the stage looks for them."""
     data = yaml.safe_load((REPO / "params.yaml").read_text())
     tiny = tiny_config(tmp_path)
     data["model"] = {**data["model"], "generator": tiny["generator"], "discriminator": tiny["discriminator"]}
     data["synthetic_sets"]["synthetic"] = {"resolution": 16, "frames_per_video": 20, "clip_frames": 16,
-                                           "videos_per_class": 2}
-    data["evaluate"].update(runs=2, samples=8, is_samples=8, analysis_runs=1, analysis_samples=8)
+                                           "videos_per_class": 2, "scales": [2], "scale_videos_per_class": 1}
+    data["evaluate"].update(runs=2, samples=8, is_samples=8, analysis_runs=1, analysis_samples=8, projection_steps=2,
+                            projection_clips=2, speed_repeats=1)
     data["experiments"] = {"main": {"clips": "synthetic", "store": "clips", "real_split": "test",
                                     "sigma_t_param": "sigma_t", "label": "DIGAN", "tables": [1, 2], "set": {},
-                                    "analyses": ["quality", "curve", "time", "motion_d"], "metrics": "fvd,kvd,is"}}
+                                    "analyses": analyses, "space_scales": [2], "metrics": "fvd,kvd,is"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
     params = load_params(tmp_path / "params.yaml")
-    store = make_synthetic_dataset(tmp_path / "data/clips/synthetic", videos_per_class=2, frames_per_video=20,
-                                   resolution=16)
-    train_probe(store, probe_path("synthetic"), steps=5, batch_size=8)
+    assert synthesize(["synthetic"]) == 0
+    train_probe(clip_store_path("synthetic", "clips"), probe_path("synthetic"), steps=5, batch_size=8)
     trainer = Trainer(experiment_config(params, "main"), tmp_path / "runs/main")
     trainer.step = 2
     write_snapshot(trainer, 2)
@@ -85,7 +85,7 @@ def _stage_inputs(tmp_path):
 
 def test_stage_writes_its_schema_with_the_clis_numbers_from_one_generator_load(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    params = _stage_inputs(tmp_path)
+    params = _stage_inputs(tmp_path, ["quality", "curve", "time", "motion_d"])
     checkpoint = tmp_path / "runs/main/checkpoint.pt"
     loads, built = [], []
     torch_load, build = torch.load, stage.generator_from_state
@@ -115,3 +115,12 @@ def test_stage_writes_its_schema_with_the_clis_numbers_from_one_generator_load(t
     later = cli("--metrics", "fvd,kvd", "--runs", "1", "--samples", "8", "--t-range", str(t0), str(t1))
     assert files["time"]["scenarios"]["extrapolation"]["metrics"] == later
     assert files["time"]["scenarios"]["extrapolation"]["metrics"] != files["time"]["scenarios"]["standard"]["metrics"]
+
+
+def test_every_analysis_writes_what_its_schema_says(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    written = stage.run(_stage_inputs(tmp_path, list(ANALYSES)), "main", "none")
+    assert [p.stem for p in written] == [stem for a in ANALYSES for stem in ANALYSIS_FILES[a]]
+    for path in written:
+        RESULTS[path.stem].model_validate(json.loads(path.read_text()))
+    assert (tmp_path / "metrics/main/media/prediction.png").is_file()
