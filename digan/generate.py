@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +24,12 @@ from digan.training.checkpoint import load_checkpoint
 
 def load_generator(checkpoint: str | Path, *, ema: bool = True, device: str = "cpu") -> Generator:
     """The (EMA) generator of a training checkpoint, in eval mode."""
-    state = load_checkpoint(checkpoint, map_location=device)
+    return generator_from_state(load_checkpoint(checkpoint, map_location=device), ema=ema, device=device)
+
+
+def generator_from_state(state: Mapping[str, Any], *, ema: bool = True, device: str = "cpu") -> Generator:
+    """The (EMA) generator of an already loaded checkpoint, so a caller that reads the checkpoint for
+    other entries too reads the file once."""
     cfg = config_from_dict(state["config"])
     G = Generator(cfg.generator).to(device)
     G.load_state_dict(state["G_ema" if ema else "G"])

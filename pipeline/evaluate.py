@@ -6,7 +6,10 @@ the training grid, in-between times and t > 1), ``speed`` (Table 3), ``space`` (
 projection, PSNR/SSIM against real higher-resolution clips), ``prediction`` (Table 6), ``motion_d``
 (Fig. 10) and ``media`` (Figs. 1, 3–7, 9).
 Every file starts with the same header (experiment, profile, dataset, label, tables, checkpoint, steps), so
-the report can say where each number comes from. The run is logged to MLflow as ``evaluate-<experiment>``.
+the report can say where each number comes from; each file is checked against its schema in
+:mod:`pipeline.results` before it is written. The checkpoint, the generator and the backbones are loaded
+once per run, and the metrics come from one :func:`digan.metrics.evaluation.evaluate` call per measurement
+(FVD, KVD and IS together). The run is logged to MLflow as ``evaluate-<experiment>``.
 """
 from __future__ import annotations
 
@@ -23,25 +26,33 @@ import torch
 
 from digan.atomic import atomic_write
 from digan.config import ConfigError
-from digan.generate import load_generator
-from digan.metrics import __main__ as metrics_cli
-from digan.metrics.backbones.registry import load_backbone
+from digan.generate import generator_from_state
+from digan.metrics.backbones.registry import Backbone, load_backbone
+from digan.metrics.evaluation import DISTANCES, Backbones, Clips, Generated, Protocol, evaluate
 from digan.models.generator import Generator
+from digan.schema import parse
 from digan.tracking import flatten, make_tracker, run_tags
 from digan.training.checkpoint import load_checkpoint
 from pipeline.params import METRICS_ROOT, RUNS_ROOT, BackboneRef, Experiment, Params, clip_store_path, load_params
+from pipeline.results import (ANALYSIS_FILES, CLIP_MEDIA, LONG_VIDEO_MEDIA, PREDICTION_MEDIA, RESULTS, SPEED_BATCH,
+                              TIME_SCENARIOS, Header, PretrainedSource, result_path)
 from pipeline.weights import backbone_dir, probe_path
 
 CLIP_FRAMES = 16
-# Table 2's time grids (16 frames each): the training grid t = k/15, half-way between training frames
-# (all of them strictly inside (0, 1)), and the 16 frames after the clip (t in (1, 2]).
-TIME_SCENARIOS = {"standard": (0.0, 1.0), "interpolation": (1 / 32, 31 / 32), "extrapolation": (1 + 1 / 15, 2.0)}
 FEATURE_CACHE = Path("data/cache/features")
 SUMMARY_ROOT = Path("summary")  # scalar results per experiment, for dvc metrics show / dvc exp show
 
 
+def load_spec(ref: BackboneRef) -> Backbone:
+    """The network params name (``i3d``, ``c3d`` or ``probe:<name>``), from the weights stage's files."""
+    if ref.kind == "probe":
+        return load_backbone("probe", probe=probe_path(ref.probe))
+    return load_backbone(ref.kind, weights_dir=backbone_dir(ref.kind))
+
+
 class Context:
-    """What every analysis needs: the experiment, its checkpoint and generator, and the real clips."""
+    """What every analysis needs, each loaded once per stage run: the experiment, its checkpoint, the EMA
+    generator, the metric backbones and the real clips."""
 
     def __init__(self, params: Params, name: str) -> None:
         self.params, self.name = params, name
@@ -55,60 +66,59 @@ class Context:
         self.real_store = clip_store_path(self.exp.clips, self.real_store_name)  # what the metrics compare with
         self.out = METRICS_ROOT / name
         self._G: Generator | None = None
+        self._backbones: dict[BackboneRef, Backbone] = {}
 
     @property
     def G(self) -> Generator:
         if self._G is None:
-            self._G = load_generator(self.checkpoint)
+            self._G = generator_from_state(self.state)
         return self._G
 
+    def backbone(self, ref: BackboneRef) -> Backbone:
+        if ref not in self._backbones:
+            self._backbones[ref] = load_spec(ref)
+        return self._backbones[ref]
+
+    def backbones(self, metrics: tuple[str, ...]) -> Backbones:
+        """evaluate.backbone for FVD/KVD and evaluate.is_backbone for IS, as far as ``metrics`` need them."""
+        ev = self.params.evaluate
+        return Backbones(features=self.backbone(ev.backbone) if set(metrics) & set(DISTANCES) else None,
+                         classifier=self.backbone(ev.is_backbone) if "is" in metrics else None)
+
     def header(self) -> dict[str, Any]:
-        pretrained = None if self.exp.pretrained is None else self.exp.pretrained.model_dump()
-        return {"experiment": self.name, "profile": self.params.profile, "pretrained": pretrained,
-                "dataset": f"{self.exp.clips}/{self.exp.store}", "label": self.exp.label,
-                "real_clips": f"{self.exp.clips}/{self.real_store_name}", "real_split": self.exp.real_split,
-                "tables": self.exp.tables, "checkpoint": str(self.checkpoint), "train_steps": int(self.state["step"])}
+        pre = self.exp.pretrained
+        return Header(experiment=self.name, profile=self.params.profile,
+                      pretrained=None if pre is None else PretrainedSource(path=pre.path, sha256=pre.sha256),
+                      dataset=f"{self.exp.clips}/{self.exp.store}", label=self.exp.label,
+                      real_clips=f"{self.exp.clips}/{self.real_store_name}", real_split=self.exp.real_split,
+                      tables=list(self.exp.tables), checkpoint=str(self.checkpoint),
+                      train_steps=int(self.state["step"])).model_dump()
 
 
-def _backbone_args(ref: BackboneRef, flag: str) -> list[str]:
-    """CLI arguments of digan.metrics for ``i3d``/``c3d``/``probe:<name>``."""
-    if ref.kind == "probe":
-        return [flag, "probe", "--probe", str(probe_path(ref.probe))]
-    return [flag, ref.kind, "--weights-dir", str(backbone_dir(ref.kind))]
-
-
-def _metrics(ctx: Context, wanted: list[str], *, runs: int, samples: int, t_range: tuple[float, float] = (0.0, 1.0),
-             checkpoint: Path | None = None) -> dict[str, Any]:
-    """digan.metrics on the checkpoint: FVD/KVD with evaluate.backbone, IS with evaluate.is_backbone."""
+def _metrics(ctx: Context, metrics: tuple[str, ...], fake: Generated, *, runs: int, samples: int) -> dict[str, Any]:
+    """FVD/KVD and IS of generated clips against the experiment's real clips, in one call."""
     ev = ctx.params.evaluate
-    common = ["--checkpoint", str(checkpoint or ctx.checkpoint), "--real", str(ctx.real_store),
-              "--real-split", ctx.exp.real_split,
-              "--runs", str(runs), "--samples", str(samples), "--is-samples", str(ev.is_samples),
-              "--frames", str(CLIP_FRAMES), "--seed", str(ev.seed), "--cache-dir", str(FEATURE_CACHE),
-              "--t-range", str(t_range[0]), str(t_range[1])]
-    report: dict[str, Any] = {}
-    distances = ",".join(m for m in wanted if m in ("fvd", "kvd"))
-    if distances:
-        report = metrics_cli.evaluate(metrics_cli.parse_args(
-            [*common, "--metrics", distances, *_backbone_args(ev.backbone, "--backbone")]))
-    if "is" in wanted:
-        scored = metrics_cli.evaluate(metrics_cli.parse_args(
-            [*common, "--metrics", "is", *_backbone_args(ev.is_backbone, "--is-backbone")]))
-        report = {**scored, **report, "metrics": {**report.get("metrics", {}), **scored["metrics"]}}
-    return report
+    protocol = Protocol(metrics=metrics, runs=runs, samples=samples, is_samples=ev.is_samples, frames=CLIP_FRAMES,
+                        seed=ev.seed)
+    return evaluate(Clips(ctx.real_store, ctx.exp.real_split), fake, ctx.backbones(metrics), protocol,
+                    cache_dir=FEATURE_CACHE)
+
+
+def _final(ctx: Context, t_range: tuple[float, float] = (0.0, 1.0)) -> Generated:
+    return Generated(ctx.G, str(ctx.checkpoint), t_range)
 
 
 def quality(ctx: Context) -> dict[str, Any]:
     ev = ctx.params.evaluate
     return {"config": ctx.state["config"],  # what the model was trained with, from its checkpoint
-            **_metrics(ctx, ctx.exp.metrics, runs=ev.runs, samples=ev.samples)}
+            **_metrics(ctx, tuple(ctx.exp.metrics), _final(ctx), runs=ev.runs, samples=ev.samples)}
 
 
 def time_range(ctx: Context) -> dict[str, Any]:
     ev = ctx.params.evaluate
     scenarios = {}
     for name, t_range in TIME_SCENARIOS.items():
-        report = _metrics(ctx, ["fvd", "kvd"], runs=ev.analysis_runs, samples=ev.analysis_samples, t_range=t_range)
+        report = _metrics(ctx, DISTANCES, _final(ctx, t_range), runs=ev.analysis_runs, samples=ev.analysis_samples)
         scenarios[name] = {"times": torch.linspace(*t_range, CLIP_FRAMES).tolist(), "metrics": report["metrics"]}
     return {"scenarios": scenarios, "protocol": report["protocol"]}
 
@@ -119,12 +129,14 @@ def fvd_curve(ctx: Context) -> dict[str, Any]:
 
     ev = ctx.params.evaluate
     snapshots = sorted((ctx.checkpoint.parent / SNAPSHOT_DIR).glob("G_ema_step*.pt"))
+    states = [(path, load_checkpoint(path)) for path in snapshots]
     points = []
-    for path in [*snapshots, ctx.checkpoint]:
-        step = int(load_checkpoint(path)["step"])
+    for path, state in [*states, (ctx.checkpoint, ctx.state)]:
+        step = int(state["step"])
         if points and points[-1]["step"] == step:
             continue  # the last snapshot is the final checkpoint's generator
-        report = _metrics(ctx, ["fvd", "kvd"], runs=ev.analysis_runs, samples=ev.analysis_samples, checkpoint=path)
+        G = ctx.G if path == ctx.checkpoint else generator_from_state(state)
+        report = _metrics(ctx, DISTANCES, Generated(G, str(path)), runs=ev.analysis_runs, samples=ev.analysis_samples)
         points.append({"step": step, "checkpoint": str(path), "metrics": report["metrics"]})
     return {"points": points, "protocol": report["protocol"]}
 
@@ -132,14 +144,8 @@ def fvd_curve(ctx: Context) -> dict[str, Any]:
 def speed(ctx: Context) -> dict[str, Any]:
     from digan.analysis.speed import measure_generation_speed
 
-    return measure_generation_speed(ctx.G, frames=CLIP_FRAMES, batch_size=4, repeats=ctx.params.evaluate.speed_repeats)
-
-
-def _analysis_backbone(ctx: Context):
-    ev = ctx.params.evaluate
-    if ev.backbone.kind == "probe":
-        return load_backbone("probe", probe=probe_path(ev.backbone.probe))
-    return load_backbone(ev.backbone.kind, weights_dir=backbone_dir(ev.backbone.kind))
+    return measure_generation_speed(ctx.G, frames=CLIP_FRAMES, batch_size=SPEED_BATCH,
+                                    repeats=ctx.params.evaluate.speed_repeats)
 
 
 def _space_stores(ctx: Context) -> dict[int, Path]:
@@ -150,7 +156,7 @@ def space(ctx: Context) -> dict[str, Any]:
     from digan.analysis.space import upsampling_fvd
 
     ev = ctx.params.evaluate
-    return upsampling_fvd(ctx.G, _space_stores(ctx), backbone=_analysis_backbone(ctx), samples=ev.analysis_samples,
+    return upsampling_fvd(ctx.G, _space_stores(ctx), backbone=ctx.backbone(ev.backbone), samples=ev.analysis_samples,
                           runs=ev.analysis_runs, seed=ev.seed, cache_dir=FEATURE_CACHE)
 
 
@@ -172,7 +178,7 @@ def prediction(ctx: Context) -> dict[str, Any]:
 def motion_d(ctx: Context) -> dict[str, Any]:
     from digan.analysis.motion_d import motion_d_response
 
-    return motion_d_response(ctx.checkpoint, ctx.store, seed=ctx.params.evaluate.seed)
+    return motion_d_response(ctx.state, ctx.store, seed=ctx.params.evaluate.seed)
 
 
 def media(ctx: Context) -> dict[str, Any]:
@@ -181,26 +187,32 @@ def media(ctx: Context) -> dict[str, Any]:
 
     frames = json.loads((ctx.store / "meta.json").read_text())["frames"]
     long_run = frames > CLIP_FRAMES
-    kinds = ["samples", "long"] if long_run else ["samples", "extrapolation", "diverse_motion", "upsampling",
-                                                   "zoom_out"]
-    written = write_media(ctx.G, ctx.out / "media", kinds=kinds, seed=ctx.params.evaluate.seed,
-                          long_frames=frames if long_run else 128)
+    written = write_media(ctx.G, ctx.out / "media", kinds=LONG_VIDEO_MEDIA if long_run else CLIP_MEDIA,
+                          seed=ctx.params.evaluate.seed, long_frames=frames if long_run else 128)
     if not long_run and ctx.G.cfg.motion:
         media_dir = ctx.out / "media"
         [figure] = write_prediction_figure(ctx.G, ctx.store, media_dir, steps=ctx.params.evaluate.projection_steps,
                                            seed=ctx.params.evaluate.seed)
-        (media_dir / figure).replace(media_dir / "prediction.png")  # Fig. 5: frames 6-8 given, 3-11 shown
-        written["prediction"] = ["prediction.png"]
+        name = f"{PREDICTION_MEDIA}.png"
+        (media_dir / figure).replace(media_dir / name)  # Fig. 5: frames 6-8 given, 3-11 shown
+        written[PREDICTION_MEDIA] = [name]
     return {"files": written}
 
 
-# analysis name -> [(file stem, function)]
-ANALYSIS_FILES: dict[str, list[tuple[str, Callable[[Context], dict[str, Any]]]]] = {
-    "quality": [("quality", quality)], "curve": [("curve", fvd_curve)], "time": [("time", time_range)],
-    "speed": [("speed", speed)],
-    "space": [("space", space), ("space_recon", space_recon)], "prediction": [("prediction", prediction)],
-    "motion_d": [("motion_d", motion_d)], "media": [("media", media)],
+# file stem (pipeline.results.ANALYSIS_FILES) -> the function measuring its payload
+MEASURES: dict[str, Callable[[Context], dict[str, Any]]] = {
+    "quality": quality, "curve": fvd_curve, "time": time_range, "speed": speed, "space": space,
+    "space_recon": space_recon, "prediction": prediction, "motion_d": motion_d, "media": media,
 }
+
+
+def _checked(stem: str, path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` if it is what pipeline.results says a ``stem`` file holds; the report reads it with that schema."""
+    try:
+        parse(RESULTS[stem], data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return data
 
 
 def _summary(stem: str, body: dict[str, Any]) -> dict[str, float]:
@@ -222,13 +234,14 @@ def run(params: Params, name: str, tracking: str) -> list[Path]:
     written, status, summary = [], "FAILED", {}
     try:
         for analysis in ctx.exp.analyses:
-            for stem, fn in ANALYSIS_FILES[analysis]:
+            for stem in ANALYSIS_FILES[analysis]:
                 start = time.perf_counter()
                 print(f"evaluate {name}: {stem} ...", flush=True)
-                body = fn(ctx)
-                path = ctx.out / f"{stem}.json"
+                body = MEASURES[stem](ctx)
+                path = result_path(METRICS_ROOT, name, stem)
+                data = _checked(stem, path, {**header, **body})
                 with atomic_write(path) as f:
-                    f.write((json.dumps({**header, **body}, indent=2, sort_keys=True) + "\n").encode())
+                    f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
                 written.append(path)
                 summary.update(_summary(stem, body))
                 tracker.log_metrics(header["train_steps"], _summary(stem, body))

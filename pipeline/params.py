@@ -32,6 +32,7 @@ from digan.config import Config, ConfigError, apply_override, config_from_dict, 
 from digan.data.real import SPECS
 from digan.data.sources import DATASETS, load_sources
 from digan.schema import Schema, parse
+from pipeline.results import ANALYSES
 
 if typing.TYPE_CHECKING:
     from digan.data.preprocess import PreprocessConfig
@@ -39,7 +40,6 @@ if typing.TYPE_CHECKING:
 PROFILES = ("default", "paper", "smoke")
 BACKBONES = ("i3d", "c3d")
 METRICS = ("fvd", "kvd", "is")
-ANALYSES = ("quality", "curve", "time", "speed", "space", "prediction", "motion_d", "media")
 CLIPS_ROOT = Path("data/clips")
 WEIGHTS_ROOT = Path("data/weights")
 RUNS_ROOT = Path("runs")

@@ -126,7 +126,7 @@ def tiny_checkpoint(store, out, **generator) -> str:
 def test_motion_d_response_follows_delta_t(stores, tmp_path):
     ckpt = tiny_checkpoint(stores[16], tmp_path / "run")
     store = ClipStore(stores[16])
-    report = motion_d_response(ckpt, stores[16], deltas=5, pairs=len(store))
+    report = motion_d_response(load_checkpoint(ckpt), stores[16], deltas=5, pairs=len(store))
     json.dumps(report)
     assert report["delta_t"] == [0.0, 0.25, 0.5, 0.75, 1.0] and report["real_delta_t"] == 1.0
     assert report["pairs"] == len(store) == 48
@@ -146,18 +146,18 @@ def test_motion_d_response_follows_delta_t(stores, tmp_path):
             expected = D.motion(motion_input(ends[:, 0], ends[:, 1], dt)).mean()
         assert report["logit_mean"][k] == pytest.approx(float(expected), rel=1e-5, abs=1e-6)
 
-    trimmed = motion_d_response(ckpt, stores[16], deltas=3, pairs=10, split="train")
+    trimmed = motion_d_response(load_checkpoint(ckpt), stores[16], deltas=3, pairs=10, split="train")
     assert trimmed["pairs"] == 8 and trimmed["split"] == "train"  # a multiple of the mbstd group
 
     state["config"]["generator"]["motion"] = False
     save_atomic(state, tmp_path / "image_only.pt")
     with pytest.raises(ValueError, match="image-only"):
-        motion_d_response(tmp_path / "image_only.pt", stores[16])
+        motion_d_response(load_checkpoint(tmp_path / "image_only.pt"), stores[16])
 
 
 def test_motion_d_response_passes_class_labels(stores, tmp_path):
     ckpt = tiny_checkpoint(stores[16], tmp_path / "cond", num_classes=8)
-    report = motion_d_response(ckpt, stores[16], deltas=3, pairs=8)
+    report = motion_d_response(load_checkpoint(ckpt), stores[16], deltas=3, pairs=8)
     assert report["pairs"] == 8 and np.ptp(report["logit_mean"]) > 1e-5
 
 

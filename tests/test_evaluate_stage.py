@@ -1,12 +1,26 @@
-"""The evaluate stage's time grids (Table 2): what the generator is really asked to render."""
+"""The evaluate stage: its time grids (Table 2) are what the generator is really asked to render, and the
+files it writes are what pipeline.results says, with the metrics CLI's numbers, from one generator load."""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import torch
+import yaml
 
+from digan.metrics.__main__ import from_args, parse_args
+from digan.metrics.backbones.probe import train_probe
 from digan.metrics.generated import generated_clips
 from digan.models.generator import Generator
-from pipeline.evaluate import CLIP_FRAMES, TIME_SCENARIOS
+from digan.train import write_snapshot
+from digan.training.loop import Trainer
+from pipeline import evaluate as stage
+from pipeline.evaluate import CLIP_FRAMES
+from pipeline.params import clip_store_path, experiment_config, load_params
+from pipeline.results import ANALYSES, ANALYSIS_FILES, RESULTS, TIME_SCENARIOS
+from pipeline.synthesize import main as synthesize
+from pipeline.weights import probe_path
+from tests.helpers import REPO, tiny_config
 
 
 def _times_seen(cfg, t_range) -> list[float]:
@@ -39,3 +53,74 @@ def test_table2_interpolation_renders_only_in_between_times(tiny_generator_confi
 def test_table2_standard_is_the_training_grid(tiny_generator_config):
     seen = _times_seen(tiny_generator_config, TIME_SCENARIOS["standard"])
     assert torch.allclose(torch.tensor(seen[:CLIP_FRAMES]), torch.linspace(0, 1, CLIP_FRAMES))
+
+
+def _stage_inputs(tmp_path, analyses):
+    """params.yaml (the repository's, at the 16² test sizes), the synthetic store (and its 2× copy), its
+    probe, a final checkpoint at step 4 and a snapshot at step 2, laid out where the stage looks for them."""
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    tiny = tiny_config(tmp_path)
+    data["model"] = {**data["model"], "generator": tiny["generator"], "discriminator": tiny["discriminator"]}
+    data["synthetic_sets"]["synthetic"] = {"resolution": 16, "frames_per_video": 20, "clip_frames": 16,
+                                           "videos_per_class": 2, "scales": [2], "scale_videos_per_class": 1}
+    data["evaluate"].update(runs=2, samples=8, is_samples=8, analysis_runs=1, analysis_samples=8, projection_steps=2,
+                            projection_clips=2, speed_repeats=1)
+    data["experiments"] = {"main": {"clips": "synthetic", "store": "clips", "real_split": "test",
+                                    "sigma_t_param": "sigma_t", "label": "DIGAN", "tables": [1, 2], "set": {},
+                                    "analyses": analyses, "space_scales": [2], "metrics": "fvd,kvd,is"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
+    params = load_params(tmp_path / "params.yaml")
+    assert synthesize(["synthetic"]) == 0
+    train_probe(clip_store_path("synthetic", "clips"), probe_path("synthetic"), steps=5, batch_size=8)
+    trainer = Trainer(experiment_config(params, "main"), tmp_path / "runs/main")
+    trainer.step = 2
+    write_snapshot(trainer, 2)
+    with torch.no_grad():
+        for p in trainer.G_ema.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # the final generator differs from the snapshot
+    trainer.step = 4
+    trainer.save_checkpoint()
+    return params
+
+
+def test_stage_writes_its_schema_with_the_clis_numbers_from_one_generator_load(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = _stage_inputs(tmp_path, ["quality", "curve", "time", "motion_d"])
+    checkpoint = tmp_path / "runs/main/checkpoint.pt"
+    loads, built = [], []
+    torch_load, build = torch.load, stage.generator_from_state
+    monkeypatch.setattr(torch, "load", lambda f, *a, **k: loads.append(str(f)) or torch_load(f, *a, **k))
+    monkeypatch.setattr(stage, "generator_from_state",
+                        lambda state, **k: built.append(state["step"]) or build(state, **k))
+    written = stage.run(params, "main", "none")
+    assert [p.name for p in written] == ["quality.json", "curve.json", "time.json", "motion_d.json"]
+    assert loads.count("runs/main/checkpoint.pt") == 1 and sorted(built) == [2, 4]
+    files = {p.stem: json.loads(p.read_text()) for p in written}
+    for stem, data in files.items():
+        RESULTS[stem].model_validate(data)
+    assert files["quality"]["real_clips"] == "synthetic/clips" and files["quality"]["train_steps"] == 4
+    assert [pt["step"] for pt in files["curve"]["points"]] == [2, 4]
+
+    # What the stage wrote before it called the library: the CLI on the checkpoint, FVD/KVD and IS apart.
+    def cli(*extra: str) -> dict:
+        return from_args(parse_args(["--checkpoint", str(checkpoint), "--real", "data/clips/synthetic/clips",
+                                     "--real-split", "test", "--seed", "0", "--frames", "16", "--is-samples", "8",
+                                     "--cache-dir", "data/cache/features", "--probe", str(probe_path("synthetic")),
+                                     "--backbone", "probe", "--is-backbone", "probe", *extra]))["metrics"]
+
+    quality = {**cli("--metrics", "fvd,kvd", "--runs", "2", "--samples", "8"),
+               **cli("--metrics", "is", "--runs", "2", "--samples", "8")}
+    assert files["quality"]["metrics"] == quality
+    t0, t1 = TIME_SCENARIOS["extrapolation"]
+    later = cli("--metrics", "fvd,kvd", "--runs", "1", "--samples", "8", "--t-range", str(t0), str(t1))
+    assert files["time"]["scenarios"]["extrapolation"]["metrics"] == later
+    assert files["time"]["scenarios"]["extrapolation"]["metrics"] != files["time"]["scenarios"]["standard"]["metrics"]
+
+
+def test_every_analysis_writes_what_its_schema_says(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    written = stage.run(_stage_inputs(tmp_path, list(ANALYSES)), "main", "none")
+    assert [p.stem for p in written] == [stem for a in ANALYSES for stem in ANALYSIS_FILES[a]]
+    for path in written:
+        RESULTS[path.stem].model_validate(json.loads(path.read_text()))
+    assert (tmp_path / "metrics/main/media/prediction.png").is_file()

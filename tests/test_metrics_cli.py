@@ -9,8 +9,10 @@ import pytest
 
 from digan.data.synthetic import make_synthetic_dataset, render_video
 from digan.data.video_io import write_video
-from digan.metrics.__main__ import evaluate, main, parse_args
+from digan.metrics.__main__ import from_args, main, parse_args
 from digan.metrics.backbones.probe import train_probe
+from digan.metrics.backbones.registry import load_backbone
+from digan.metrics.evaluation import Backbones, Clips, Protocol, evaluate
 from tests.helpers import REPO, train_env
 
 
@@ -40,7 +42,10 @@ def test_cli_equals_library_call(dirs):
                           capture_output=True, text=True, cwd=REPO, env=train_env(2))
     assert proc.returncode == 0, proc.stderr
     from_cli = json.loads((dirs / "r.json").read_text())
-    from_library = evaluate(parse_args(cli_args(dirs)))
+    probe = load_backbone("probe", probe=dirs / "probe.pt")
+    from_library = evaluate(Clips(dirs / "real"), Clips(dirs / "fake"), Backbones(probe, probe),
+                            Protocol(metrics=("fvd", "kvd", "is"), runs=3, samples=8, is_samples=8),
+                            cache_dir=dirs / "cache")
     assert set(from_cli["metrics"]) == {"fvd_probe", "kvd_probe", "is_probe"}
     for key, result in from_library["metrics"].items():
         assert from_cli["metrics"][key]["runs"] == pytest.approx(result["runs"], rel=1e-12)
@@ -52,11 +57,11 @@ def test_cli_equals_library_call(dirs):
 
 def test_real_features_cache_key_changes_with_inputs(dirs):
     cache = dirs / "cache2"
-    evaluate(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache))))
+    from_args(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache))))
     assert len(list(cache.glob("*.npy"))) == 1
-    evaluate(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache))))
+    from_args(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache))))
     assert len(list(cache.glob("*.npy"))) == 1  # reused
-    evaluate(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache), "--stride", "2",
+    from_args(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache), "--stride", "2",
                                  "--frames", "8")))
     assert len(list(cache.glob("*.npy"))) == 2  # new clip definition, new entry
 
@@ -80,11 +85,24 @@ def test_checkpoint_mode_draws_fresh_reproducible_videos_per_run(dirs):
             "--metrics", "fvd,is", "--backbone", "probe", "--is-backbone", "probe", "--probe",
             str(dirs / "probe.pt"), "--runs", "2", "--samples", "6", "--is-samples", "6",
             "--cache-dir", str(dirs / "cache")]
-    first, second = evaluate(parse_args(args)), evaluate(parse_args(args))
+    first, second = from_args(parse_args(args)), from_args(parse_args(args))
     assert first["metrics"]["fvd_probe"]["runs"] == second["metrics"]["fvd_probe"]["runs"]
     assert first["metrics"]["fvd_probe"]["distinct_runs"]
     assert len(set(first["metrics"]["is_probe"]["runs"])) == 2
     assert first["fake"]["clips_per_run"] == 6
+
+    # The library call on a generator loaded once: IS in the same call as FVD, and alone, scores as the CLI.
+    from digan.generate import load_generator
+    from digan.metrics.evaluation import Generated
+
+    probe = load_backbone("probe", probe=dirs / "probe.pt")
+    fake = Generated(load_generator(dirs / "tiny_run" / "checkpoint.pt"), str(dirs / "tiny_run" / "checkpoint.pt"))
+    protocol = {"runs": 2, "samples": 6, "is_samples": 6}
+    both = evaluate(Clips(dirs / "real"), fake, Backbones(probe, probe), Protocol(metrics=("fvd", "is"), **protocol),
+                    cache_dir=dirs / "cache")
+    assert both == first
+    alone = evaluate(None, fake, Backbones(classifier=probe), Protocol(metrics=("is",), **protocol))
+    assert alone["metrics"]["is_probe"] == first["metrics"]["is_probe"]
 
 
 def test_generator_output_is_rounded_not_truncated_to_uint8():
@@ -104,7 +122,7 @@ def test_cli_with_real_i3d_equals_library_call(dirs):
                           cwd=REPO, env=train_env(2))
     assert proc.returncode == 0, proc.stderr
     from_cli = json.loads((dirs / "i3d.json").read_text())["metrics"]
-    from_library = evaluate(parse_args(args))["metrics"]
+    from_library = from_args(parse_args(args))["metrics"]
     assert set(from_cli) == {"fvd_i3d", "kvd_i3d"}
     for key in from_cli:
         assert from_cli[key]["runs"] == pytest.approx(from_library[key]["runs"], rel=1e-9)

@@ -15,6 +15,7 @@ from pipeline import report
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path("reports/reference/paper_numbers.csv")
 ARGS = ["--params", "params.yaml", "--metrics", "metrics", "--runs", "runs", "--out", "reports"]
+# name -> what its metrics files' headers say (dataset as written there) and the params' label and tables
 EXPERIMENTS = {
     "synth": {"dataset": "synthetic", "label": "DIGAN synthetic", "tables": [1, 2, 3, 4, 5, 6, 7]},
     "ucf_all": {"dataset": "ucf101", "label": "DIGAN UCF-101 train+test", "tables": [1]},
@@ -27,6 +28,18 @@ EXPERIMENTS = {
 }
 
 
+PROTOCOL = {"runs": 3, "samples": 64, "is_samples": 64, "frames": 16, "stride": 1, "seed": 0}
+
+
+def params() -> dict:
+    """The repository's params.yaml with these experiments, each a synthetic-store run the real schema accepts."""
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    data["experiments"] = {name: {"clips": "synthetic", "store": "clips", "sigma_t_param": "sigma_t", "set": {},
+                                  "label": spec["label"], "tables": spec["tables"]}
+                           for name, spec in EXPERIMENTS.items()}
+    return data
+
+
 def metric(name: str, backbone: str, runs: list[float]) -> dict:
     return {"metric": name, "backbone": backbone, "runs": runs, "samples_real": 0 if name == "is" else 64,
             "samples_fake": 64, "distinct_runs": True, "notes": [], "key": f"{name}_{backbone}",
@@ -35,16 +48,18 @@ def metric(name: str, backbone: str, runs: list[float]) -> dict:
 
 def header(exp: str) -> dict:
     spec = EXPERIMENTS[exp]
-    return {"experiment": exp, "profile": "default", "dataset": spec["dataset"], "label": spec["label"],
-            "tables": spec["tables"], "checkpoint": f"runs/{exp}/checkpoint.pt", "train_steps": 600}
+    return {"experiment": exp, "profile": "default", "pretrained": None, "dataset": spec["dataset"],
+            "label": spec["label"], "real_clips": "synthetic/clips", "real_split": "test", "tables": spec["tables"],
+            "checkpoint": f"runs/{exp}/checkpoint.pt", "train_steps": 600}
 
 
 def quality(exp: str, metrics: dict, split: str = "train", **generator) -> dict:
     gen = {"resolution": 32, "sigma_t": 0.25, "motion_latent": True, "motion_mlp": True, "content_latent": True,
            "num_classes": 0, "motion": True, **generator}
     return {**header(exp), "config": {"generator": gen, "data": {"split": split}, "train": {}},
-            "protocol": {"runs": 3, "samples": 64, "is_samples": 64, "frames": 16, "stride": 1, "seed": 0},
-            "real": {"path": "data/synthetic/clips", "split": split, "clips": 128}, "fake": {},
+            "protocol": PROTOCOL,
+            "real": {"path": "data/synthetic/clips", "split": split, "clips": 128, "bad_files": []},
+            "fake": {"checkpoint": f"runs/{exp}/checkpoint.pt", "clips_per_run": 64, "t_range": [0.0, 1.0]},
             "metrics": {m["key"]: m for m in metrics}}
 
 
@@ -60,7 +75,7 @@ def write(path: Path, data: dict) -> None:
 
 def fabricate(root: Path) -> None:
     """A params.yaml, metrics/ and runs/ as the evaluation stages write them."""
-    (root / "params.yaml").write_text(yaml.safe_dump({"profile": "default", "experiments": EXPERIMENTS}))
+    (root / "params.yaml").write_text(yaml.safe_dump(params()))
     (root / REFERENCE).parent.mkdir(parents=True)
     shutil.copyfile(REPO / REFERENCE, root / REFERENCE)
     m = root / "metrics"
@@ -75,30 +90,34 @@ def fabricate(root: Path) -> None:
                                                     metric("fvd", "i3d", [500.0, 510.0])], num_classes=101))
     times = {"standard": [i / 15 for i in range(16)], "interpolation": [i / 15 for i in range(16)],
              "extrapolation": [1 + (i + 1) / 16 for i in range(16)]}
-    write(m / "synth/time.json", {**header("synth"), "protocol": {}, "scenarios": {
+    write(m / "synth/time.json", {**header("synth"), "protocol": PROTOCOL, "scenarios": {
         s: {"times": t, "metrics": {"fvd_probe": metric("fvd", "probe", [300.0 + 40 * k, 305.0 + 40 * k])}}
         for k, (s, t) in enumerate(times.items())}})
     write(m / "synth/speed.json", {**header("synth"), "resolution": 32, "frames": 16, "device": "cpu", "threads": 2,
-                                   "matmul_roofline_ratio": 0.54, "variants": {
+                                   "macs_per_video": 1.5e6, "matmul_roofline_ratio": 0.54, "variants": {
                                        "batch1": {"seconds_per_video": 0.0312, "batch_size": 1, "repeats": 5},
                                        "batch4": {"seconds_per_video": 0.0254, "batch_size": 4, "repeats": 5},
                                        "frames_parallel": {"seconds_per_video": 0.031, "batch_size": 1,
                                                            "repeats": 5}}})
-    write(m / "synth/space.json", {**header("synth"), "base_resolution": 32, "scales": {
+    write(m / "synth/space.json", {**header("synth"), "base_resolution": 32, "frames": 16, "backbone": "probe",
+                                   "runs": 1, "samples": 64, "seed": 0, "scales": {
         "2": {"resolution": 64, "real": {"path": "x", "clips": 64},
               "inr": {"fvd_probe": metric("fvd", "probe", [90.0])},
               "bicubic": {"fvd_probe": metric("fvd", "probe", [120.0])}}}})
     write(m / "synth/space_recon.json", {**header("synth"), "projection_steps": 200, "base_psnr": 31.4, "scales": {
         s: {"resolution": 32 * int(s), "psnr": {"inr": 27.1, "bicubic": 25.3}, "ssim": {"inr": 0.81, "bicubic": 0.77},
-            "clips": 8} for s in ("2", "4")}})
+            "clips": 8} for s in ("2", "4")}, "base_ssim": 0.9, "base_resolution": 32, "clip_indices": list(range(8)),
+        "split": "test", "data_range": "uint8", "notes": []})
     for exp, method, ssim in (("synth", "digan_projection", [0.8, 0.84]), ("image", "image_latent_interpolation",
                                                                              [0.6, 0.62])):
         write(m / exp / "prediction.json", {**header(exp), "method": method, "ssim": {
             "mean": statistics.fmean(ssim), "std": statistics.pstdev(ssim), "per_clip": ssim},
-            "per_frame_ssim": {"4": 0.7}, "clips": 2, "projection_steps": 200, "given_frames": [0, 15],
-            "predicted_frames": list(range(1, 15)), "split": "test", "notes": []})
+            "per_frame_ssim": {"4": 0.7}, "projection_loss": 0.01, "clips": 2, "clip_indices": [3, 5],
+            "projection_steps": 200, "given_frames": [0, 15], "predicted_frames": list(range(1, 15)), "split": "test",
+            "data_range": "uint8", "notes": []})
     write(m / "synth/motion_d.json", {**header("synth"), "delta_t": [0.0, 0.5, 1.0], "logit_mean": [-2.0, 0.1, 1.5],
-                                      "logit_std": [0.3, 0.2, 0.4], "pairs": 32, "real_delta_t": 1.0})
+                                      "logit_std": [0.3, 0.2, 0.4], "pairs": 32, "real_delta_t": 1.0, "step": 600,
+                                      "split": "all"})
     (m / "synth/media").mkdir()
     for name in ("samples.gif", "zoom_out.png", "notes.txt"):
         (m / "synth/media" / name).write_bytes(b"media " + name.encode())
@@ -257,10 +276,37 @@ def test_malformed_input_fails_naming_the_file(root: Path, capsys: pytest.Captur
 def test_fvd_curve_figure_from_snapshots(root: Path) -> None:
     points = [{"step": s, "checkpoint": f"runs/synth/snapshots/G_ema_step{s:07d}.pt",
                "metrics": {"fvd_probe": metric("fvd", "probe", [f, f + 1.0])}} for s, f in ((50, 900.0), (100, 700.0))]
-    write(root / "metrics/synth/curve.json", {**header("synth"), "points": points, "protocol": {}})
+    write(root / "metrics/synth/curve.json", {**header("synth"), "points": points, "protocol": PROTOCOL})
     assert report.main(ARGS) == 0
     index = (root / "reports/index.md").read_text()
     assert (root / "reports/figures/fvd_curve.png").is_file() and "fvd_curve.png" in index
     assert "FVD over training iterations" in index and "not comparable" in index
     write(root / "metrics/synth/curve.json", {**header("synth"), "points": [{"step": 50, "metrics": {}}]})
     assert report.main(ARGS) == 1  # malformed: no fvd key
+
+
+@pytest.mark.parametrize("name, change, expected", [
+    ("speed", lambda d: d["variants"].update(batch3=d["variants"]["batch1"]), "/variants: Value error, unknown keys"),
+    ("quality", lambda d: d["metrics"]["fvd_probe"].update(mean="310"), "/metrics/fvd_probe/mean: "),
+    ("quality", lambda d: d["metrics"].update(fvd_i3d=d["metrics"].pop("fvd_probe")), "fvd_i3d holds fvd_probe"),
+    ("prediction", lambda d: d.update(method="nearest_frame"), "/method: Value error, 'nearest_frame'"),
+    ("motion_d", lambda d: d["logit_std"].pop(), "must have equal lengths"),
+    ("space", lambda d: d.pop("backbone"), "missing key /backbone"),
+])
+def test_file_that_is_not_what_evaluate_writes_fails_naming_file_and_key(
+        root: Path, capsys: pytest.CaptureFixture[str], name: str, change, expected: str) -> None:
+    path = root / f"metrics/synth/{name}.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    assert report.main(ARGS) == 1
+    err = capsys.readouterr().err
+    assert f"metrics/synth/{name}.json: " in err and expected in err
+
+
+def test_params_are_read_through_the_stages_schema(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = params()
+    data["experiments"]["synth"]["dataset"] = "synthetic"  # the key the report once read; the schema has none
+    (root / "params.yaml").write_text(yaml.safe_dump(data))
+    assert report.main(ARGS) == 1
+    assert "params.yaml: unknown key experiments.synth.dataset" in capsys.readouterr().err

@@ -6,7 +6,9 @@ near Δt = 0 and real near Δt = 1. Frames enter as in training (uint8 / 127.5 �
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,26 +16,24 @@ import torch
 from digan.config import config_from_dict
 from digan.data.clip_store import ClipStore
 from digan.models.discriminator import VideoDiscriminators, motion_input
-from digan.training.checkpoint import load_checkpoint
 
 CHUNK = 64  # pairs per D call, rounded down to a multiple of the minibatch-std group
 
 
 @torch.no_grad()
-def motion_d_response(checkpoint: str | Path, store: str | Path, *, deltas: int = 11, pairs: int = 32,
+def motion_d_response(state: Mapping[str, Any], store: str | Path, *, deltas: int = 11, pairs: int = 32,
                       seed: int = 0, split: str = "all") -> dict:
     """Mean and std over ``pairs`` real clips of the motion-D logit of (i_0, i_1, Δt) for each Δt in
-    linspace(0, 1, ``deltas``).
+    linspace(0, 1, ``deltas``), with the D of a loaded training checkpoint ``state``.
 
     The motion D's minibatch-std layer mixes statistics within groups, so the number of pairs is
     cut to a multiple of its group size (reported as ``pairs``).
     """
     if deltas < 2 or pairs < 1:
         raise ValueError("need deltas >= 2 and pairs >= 1")
-    state = load_checkpoint(checkpoint)
     cfg = config_from_dict(state["config"])
     if not cfg.generator.motion:
-        raise ValueError(f"{checkpoint}: generator.motion is false (image-only INR-GAN baseline); its "
+        raise ValueError("generator.motion is false (image-only INR-GAN baseline); its "
                          "motion discriminator was never trained, so Figure 10 does not apply")
     clips = ClipStore(store)
     side = cfg.generator.resolution

@@ -5,10 +5,11 @@
     python -m digan.metrics --real CLIPS --checkpoint runs/x/checkpoint.pt --metrics fvd,kvd
 
 With ``--checkpoint`` the EMA generator makes fresh videos for every run (times linspace over
-``--t-range``), as the official evaluation. DIR is a directory of mp4/avi/gif files (searched recursively) or a clip store. FVD and KVD use
-``--backbone`` (i3d for the paper's numbers); IS uses ``--is-backbone`` (c3d for the paper's,
-TGAN protocol) on the fake videos. Every result key names its backbone (``fvd_i3d``, ``is_probe``).
-Real-video outputs are cached under ``--cache-dir`` with a key that changes when any input changes.
+``--t-range``), as the official evaluation. DIR is a directory of mp4/avi/gif files (searched
+recursively) or a clip store. FVD and KVD use ``--backbone`` (i3d for the paper's numbers); IS uses
+``--is-backbone`` (c3d for the paper's, TGAN protocol) on the fake videos. Every result key names its
+backbone (``fvd_i3d``, ``is_probe``). Real-video outputs are cached under ``--cache-dir`` with a key that
+changes when any input changes. The CLI is a thin layer over :func:`digan.metrics.evaluation.evaluate`.
 """
 from __future__ import annotations
 
@@ -16,15 +17,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from digan.generate import load_generator
 from digan.metrics.backbones.registry import load_backbone
-from digan.metrics.features import TooManyBadVideos, VideoSource, cached_outputs, compute_outputs
-from digan.metrics.generated import generated_clips
-from digan.models.generator import Generator
-from digan.metrics.protocol import distance_runs, inception_score_runs
-
-METRICS = ("fvd", "kvd", "is")
+from digan.metrics.evaluation import Backbones, Clips, Generated, Protocol, evaluate, parse_metrics
+from digan.metrics.features import TooManyBadVideos
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,65 +53,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _fake_outputs(fn, kind: str, args: argparse.Namespace, fake: VideoSource | None, G: Generator | None,
-                  count: int):
-    """Outputs for the fake set: one array from a directory, or a fresh array per run from a generator."""
-    batch_size = args.batch_size
-    if G is None:
-        return compute_outputs(fn, fake.clips(), total=len(fake), batch_size=batch_size, desc=f"{kind} of fake")
-    return [compute_outputs(fn, generated_clips(G, count, frames=args.frames, t_range=tuple(args.t_range),
-                                                seed=args.seed, run=run, num_classes=G.cfg.num_classes),
-                            total=count, batch_size=batch_size, desc=f"{kind} of generated run {run}")
-            for run in range(args.runs)]
-
-
-def _describe_fake(args: argparse.Namespace, fake: VideoSource | None, outputs) -> dict:
-    if fake is None:
-        return {"checkpoint": str(args.checkpoint), "clips_per_run": len(outputs[0]), "t_range": list(args.t_range)}
-    return {"path": str(fake.path), "clips": len(outputs), "bad_files": fake.bad_files}
-
-
-def evaluate(args: argparse.Namespace) -> dict:
-    """The library call behind the CLI: same numbers, returned as a dict."""
-    wanted = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    unknown = sorted(set(wanted) - set(METRICS))
-    if unknown or not wanted:
-        raise ValueError(f"--metrics: unknown {unknown or 'empty list'}; choose from {', '.join(METRICS)}")
-    distances = tuple(m for m in wanted if m in ("fvd", "kvd"))
-    if distances and not args.real:
-        raise ValueError("--real is needed for fvd and kvd")
-    common = dict(frames=args.frames, stride=args.stride, max_bad_fraction=args.max_bad_fraction)
-    fake = VideoSource(args.fake, **common) if args.fake else None
-    G = load_generator(args.checkpoint) if args.checkpoint else None
-    report: dict = {"protocol": {"runs": args.runs, "samples": args.samples, "is_samples": args.is_samples,
-                                 "frames": args.frames, "stride": args.stride, "seed": args.seed},
-                    "metrics": {}}
-    if distances:
-        real = VideoSource(args.real, split=args.real_split, **common)
-        backbone = load_backbone(args.backbone, weights_dir=args.weights_dir, probe=args.probe)
-        real_out = cached_outputs(backbone.features, backbone_identity=backbone.identity, kind="features",
-                                  source=real, cache_dir=args.cache_dir, batch_size=args.batch_size)
-        report["real"] = {"path": str(real.path), "split": args.real_split, "clips": len(real_out),
-                          "bad_files": real.bad_files}
-        fake_out = _fake_outputs(backbone.features, "features", args, fake, G, args.samples)
-        report["fake"] = _describe_fake(args, fake, fake_out)
-        for result in distance_runs(real_out, fake_out, backbone=backbone.name, runs=args.runs,
-                                    samples=args.samples, seed=args.seed, metrics=distances):
-            report["metrics"][result.key] = result.to_dict()
-    if "is" in wanted:
-        classifier = load_backbone(args.is_backbone, weights_dir=args.weights_dir, probe=args.probe)
-        probs = _fake_outputs(classifier.probabilities, "probabilities", args, fake, G, args.is_samples)
-        report.setdefault("fake", _describe_fake(args, fake, probs))
-        result = inception_score_runs(probs, backbone=classifier.name, runs=args.runs, samples=args.is_samples,
-                                      seed=args.seed)
-        report["metrics"][result.key] = result.to_dict()
-    return report
+def from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The CLI's options as typed arguments of :func:`digan.metrics.evaluation.evaluate`: same numbers."""
+    protocol = Protocol(metrics=parse_metrics(args.metrics), runs=args.runs, samples=args.samples,
+                        is_samples=args.is_samples, frames=args.frames, stride=args.stride, seed=args.seed,
+                        max_bad_fraction=args.max_bad_fraction, batch_size=args.batch_size)
+    real = Clips(args.real, args.real_split) if args.real else None
+    fake = (Generated(load_generator(args.checkpoint), str(args.checkpoint), tuple(args.t_range)) if args.checkpoint
+            else Clips(args.fake))
+    load = {"weights_dir": args.weights_dir, "probe": args.probe}
+    backbones = Backbones(features=load_backbone(args.backbone, **load) if protocol.distances else None,
+                          classifier=load_backbone(args.is_backbone, **load) if "is" in protocol.metrics else None)
+    return evaluate(real, fake, backbones, protocol, cache_dir=args.cache_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = evaluate(args)
+        report = from_args(args)
     except (ValueError, FileNotFoundError, TooManyBadVideos) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

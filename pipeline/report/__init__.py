@@ -3,9 +3,11 @@
     python -m pipeline.report [--params params.yaml] [--metrics metrics] [--runs runs] [--out reports]
                               [--reference reports/reference/paper_numbers.csv]
 
-Reads ``params.yaml`` (``profile`` and ``experiments``), ``<metrics>/<experiment>/{quality,time,speed,space,
-space_recon,prediction,motion_d}.json`` and ``media/``, ``<runs>/<experiment>/metrics.jsonl`` and the paper
-reference file. Writes ``<out>/tables/table{1..8}.{md,csv,tex}``, ``<out>/figures/`` and ``<out>/index.md``.
+Reads ``params.yaml`` (``profile`` and ``experiments``, checked by :func:`pipeline.params.load_params`),
+``<metrics>/<experiment>/{quality,time,speed,space,space_recon,prediction,motion_d,curve}.json`` (each checked
+against its schema in :mod:`pipeline.results`, which the evaluate stage writes with), ``media/``,
+``<runs>/<experiment>/metrics.jsonl`` and the paper reference file. Writes
+``<out>/tables/table{1..8}.{md,csv,tex}``, ``<out>/figures/`` and ``<out>/index.md``.
 
 A table row's setting (σt, z_M, f_M, content vector, class conditioning, prediction method) is read from
 the measured files, never from experiment names or labels. Every cell of a table CSV names its source:
@@ -15,10 +17,10 @@ A missing file or key gives "not measured"; a malformed file stops the report wi
 """
 from __future__ import annotations
 
-from pipeline.report.inputs import (CHECK, CROSS, CSV_COLUMNS, NOT_MEASURED, NOT_RECOVERED, PREDICTION_METHODS,
-                                    ReportError)
+from pipeline.report.inputs import CHECK, CROSS, CSV_COLUMNS, NOT_MEASURED, NOT_RECOVERED, ReportError
 from pipeline.report.provenance import trace_sources
 from pipeline.report.stage import main
+from pipeline.results import PREDICTION_METHODS
 
 __all__ = ["CHECK", "CROSS", "CSV_COLUMNS", "NOT_MEASURED", "NOT_RECOVERED", "PREDICTION_METHODS", "ReportError",
            "main", "trace_sources"]

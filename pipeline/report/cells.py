@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.report.inputs import (CHECK, COMPARABLE, CROSS, METRIC_KINDS, NOT_APPLICABLE, NOT_MEASURED, Doc, Inputs,
-                                    RefRow, ReportError, pointer)
+from pipeline.report.inputs import CHECK, COMPARABLE, CROSS, NOT_APPLICABLE, NOT_MEASURED, Doc, Inputs, RefRow
 
 
 @dataclass(frozen=True)
@@ -111,9 +110,7 @@ class Context:
     def use(self, doc: Doc) -> None:
         self.profiles.add(doc.data["profile"])
         self.datasets.add(doc.data["dataset"])
-        real = doc.data.get("real_clips")
-        self.reals.add(f"{doc.data['experiment']}: {real}, split {doc.data.get('real_split')}" if real
-                       else f"{doc.data['experiment']}: not recorded in {doc.path}")
+        self.reals.add(f"{doc.data['experiment']}: {doc.data['real_clips']}, split {doc.data['real_split']}")
         if doc.data["profile"] != self.params_profile:
             self.note(f"{doc.path} was measured with profile {doc.data['profile']!r}; params names "
                       f"{self.params_profile!r}.")
@@ -151,10 +148,10 @@ def _backbone_line(keys: set[str]) -> str:
     return f"Backbone(s): {names} (the paper's I3D for FVD/KVD, C3D for IS)."
 
 
-def load(inp: Inputs, ctx: Context, experiment: str, name: str) -> Doc | None:
-    doc = inp.doc(experiment, name)
+def load(inp: Inputs, ctx: Context, experiment: str, stem: str) -> Doc | None:
+    doc = inp.doc(experiment, stem)
     if doc is None:
-        ctx.note(f"{NOT_MEASURED}: {(inp.metrics / experiment / name).as_posix()} is absent.")
+        ctx.note(f"{NOT_MEASURED}: {inp.path(experiment, stem).as_posix()} is absent.")
     else:
         ctx.use(doc)
     return doc
@@ -171,16 +168,12 @@ def pick_metric(doc: Doc, parts: tuple[str | int, ...], metric: str) -> str | No
 
 
 def metric_cell(ctx: Context, doc: Doc | None, parts: tuple[str | int, ...], metric: str) -> Cell:
-    """mean ± std of one MetricResult; a non-paper backbone is named in the cell itself."""
+    """mean ± std of one MetricResult (checked by pipeline.results); a non-paper backbone is named in the cell."""
     key = pick_metric(doc, parts, metric) if doc is not None and doc.has(*parts) else None
     if key is None:
         return missing()
     where = (*parts, key)
-    for fld, kind in METRIC_KINDS.items():
-        doc.get(*where, fld, kind=kind)
     result = doc.get(*where)
-    if f"{result['metric']}_{result['backbone']}" != key:
-        raise ReportError(f"{doc.path}: {pointer(where)} holds {result['metric']}_{result['backbone']}")
     ctx.use_metric(doc, key, result)
     mark = "" if result["backbone"] == COMPARABLE[metric] else f" ({result['backbone']})"
     return Cell(fmt_pm(result["mean"], result["std"]) + mark, "number", raw_number(result["mean"]),
@@ -188,12 +181,10 @@ def metric_cell(ctx: Context, doc: Doc | None, parts: tuple[str | int, ...], met
 
 
 def dataset_cell(inp: Inputs, experiment: str, doc: Doc | None) -> Cell:
+    """The measured file's dataset, or while there is none the clip set params trains the experiment on."""
     if doc is not None:
         return sourced_text(doc, doc.data["dataset"], "dataset")
-    dataset = inp.experiments[experiment].dataset
-    if dataset is None:
-        return missing()
-    return Cell(dataset, "text", source=inp.params_src("experiments", experiment, "dataset"))
+    return Cell(inp.experiments[experiment].clips, "text", source=inp.params_src("experiments", experiment, "clips"))
 
 
 def finish(ctx: Context, number_: int, title: str, columns: list[str], rows: list[list[Cell]],

@@ -6,7 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pipeline.report.inputs import MEDIA_FIGURES, MEDIA_SUFFIXES, VALUE_KINDS, Inputs, ReportError
+from pipeline.report.inputs import MEDIA_SUFFIXES, VALUE_KINDS, Inputs, ReportError
+from pipeline.results import MEDIA_KINDS
 
 
 def read_log(path: Path) -> list[dict[str, float]]:
@@ -63,25 +64,22 @@ def fvd_curve_figure(inp: Inputs, path: Path) -> str | None:
     """FVD over training iterations, from the EMA-generator snapshots an evaluate stage scored (curve.json)."""
     from matplotlib.figure import Figure
 
-    docs = [d for name in inp.experiments if (d := inp.doc(name, "curve.json")) is not None]
+    docs = [d for name in inp.experiments if (d := inp.doc(name, "curve")) is not None]
     if not docs:
         return None
     fig = Figure(figsize=(5.5, 3.8))
     ax = fig.subplots()
     keys = set()
     for doc in docs:
-        points = doc.get("points", kind="list")
-        fvd = [k for k in (points[0].get("metrics", {}) if points else {}) if k.startswith("fvd_")]
-        if not points or len(fvd) != 1:
-            raise ReportError(f"{doc.path}: /points must be a non-empty list whose metrics hold one fvd_* key")
-        key = fvd[0]
+        points = doc.get("points")  # a non-empty list of checked points (pipeline.results.Curve)
+        fvd = {k for pt in points for k in pt["metrics"] if k.startswith("fvd_")}
+        if len(fvd) != 1 or not all(fvd <= set(pt["metrics"]) for pt in points):
+            raise ReportError(f"{doc.path}: the metrics of every /points entry must hold the same one fvd_* key")
+        [key] = fvd
         keys.add(key)
-        try:
-            steps = [int(pt["step"]) for pt in points]
-            mean = [float(pt["metrics"][key]["mean"]) for pt in points]
-            std = [float(pt["metrics"][key]["std"]) for pt in points]
-        except (KeyError, TypeError, ValueError) as e:
-            raise ReportError(f"{doc.path}: malformed /points entry ({e!r})") from None
+        steps = [pt["step"] for pt in points]
+        mean = [pt["metrics"][key]["mean"] for pt in points]
+        std = [pt["metrics"][key]["std"] for pt in points]
         ax.errorbar(steps, mean, yerr=std, marker="o", markersize=3, capsize=2,
                     label=f"{doc.data['experiment']} ({key})")
     ax.set(xlabel="training step", ylabel="FVD (mean ± std over runs)", title="FVD over training iterations")
@@ -97,15 +95,13 @@ def motion_d_figure(inp: Inputs, path: Path) -> str | None:
     """Fig. 10: the motion D's logit for the pair (first, last frame) as the Δt fed to it varies."""
     from matplotlib.figure import Figure
 
-    docs = [d for name in inp.experiments if (d := inp.doc(name, "motion_d.json")) is not None]
+    docs = [d for name in inp.experiments if (d := inp.doc(name, "motion_d")) is not None]
     if not docs:
         return None
     fig = Figure(figsize=(5.5, 3.8))
     ax = fig.subplots()
     for doc in docs:
-        dt, mean, std = (doc.get(k, kind="list") for k in ("delta_t", "logit_mean", "logit_std"))
-        if not (len(dt) == len(mean) == len(std)) or not all(VALUE_KINDS["number"](v) for v in dt + mean + std):
-            raise ReportError(f"{doc.path}: delta_t, logit_mean and logit_std must be equal-length number lists")
+        dt, mean, std = (doc.get(k) for k in ("delta_t", "logit_mean", "logit_std"))  # equal lengths (MotionD)
         ax.plot(dt, mean, marker="o", markersize=3, label=doc.data["experiment"])
         ax.fill_between(dt, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], alpha=0.2)
         ax.axvline(doc.get("real_delta_t", kind="number"), color="gray", linestyle="--", linewidth=1)
@@ -127,9 +123,10 @@ def media_figures(inp: Inputs) -> list[tuple[Path, str, str]]:
         if not media.is_dir():
             continue
         for src in sorted(media.iterdir()):
-            if src.is_file() and src.stem in MEDIA_FIGURES and src.suffix in MEDIA_SUFFIXES:
-                prefix, text = MEDIA_FIGURES[src.stem]
-                found.append((src, f"{prefix}_{name}{src.suffix}", f"{text}, {name} ({src.as_posix()})."))
+            if src.is_file() and src.stem in MEDIA_KINDS and src.suffix in MEDIA_SUFFIXES:
+                figure, shows = MEDIA_KINDS[src.stem]
+                found.append((src, f"fig{figure}_{src.stem}_{name}{src.suffix}",
+                              f"Fig. {figure}: {shows}, {name} ({src.as_posix()})."))
     return found
 
 

@@ -1,4 +1,8 @@
-"""Input documents of the report: metrics JSON files (with JSON-pointer access), params and the paper reference."""
+"""Input documents of the report: metrics JSON files (with JSON-pointer access), params and the paper reference.
+
+A metrics file is checked against its schema in :mod:`pipeline.results` (the one the evaluate stage writes
+with); params are read and checked by :func:`pipeline.params.load_params`, as every stage reads them.
+"""
 from __future__ import annotations
 
 import csv
@@ -9,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pydantic import ValidationError
+
+from digan.config import ConfigError
+from pipeline.params import Experiment, Params, load_params
+from pipeline.results import RESULTS, result_path
 
 NOT_MEASURED = "not measured"
 NOT_RECOVERED = "not recovered"
@@ -19,27 +27,11 @@ CHECK, CROSS = "✓", "✗"
 COMPARABLE = {"fvd": "i3d", "kvd": "i3d", "is": "c3d"}  # the paper's backbone for each metric
 CSV_COLUMNS = ["table", "row", "row_label", "column", "kind", "text", "value", "std", "source", "std_source"]
 REFERENCE_COLUMNS = ["table", "setting", "method", "metric", "value", "plusminus", "source"]
-HEADER_KINDS = {"experiment": "str", "profile": "str", "dataset": "str", "label": "str", "tables": "list",
-                "checkpoint": "str", "train_steps": "int"}
-METRIC_KINDS = {"metric": "str", "backbone": "str", "runs": "list", "samples_real": "int", "samples_fake": "int",
-                "distinct_runs": "bool", "notes": "list", "mean": "number", "std": "number"}
 # (dataset, data.split) -> the reference file's setting for the same training data
 REFERENCE_SETTINGS = {("ucf101", "train"): "UCF-101 128x128 16 frames train split",
                       ("ucf101", "all"): "UCF-101 128x128 16 frames train+test"}
 SETTING_SPLITS = {"UCF-101 128x128 16 frames train split": "train", "UCF-101 128x128 16 frames train+test": "all"}
-SCENARIOS = ("standard", "interpolation", "extrapolation")
-SPEED_VARIANTS = {"batch1": "batch 1", "batch4": "batch 4", "frames_sequential": "frames one at a time",
-                  "frames_parallel": "all frames in parallel"}
 TABLE3_BASELINES = ("DIGAN", "VideoGPT", "MoCoGAN-HD")
-PREDICTION_METHODS = {"digan_projection": "DIGAN (projection of the given frames)",
-                      "image_latent_interpolation": "image GAN latent interpolation"}
-MEDIA_FIGURES = {"long": ("fig1_long", "Fig. 1: long video"),
-                 "samples": ("fig3_samples", "Fig. 3: random samples"),
-                 "extrapolation": ("fig4_extrapolation", "Fig. 4: time extrapolation"),
-                 "prediction": ("fig5_prediction", "Fig. 5: forward and backward prediction"),
-                 "diverse_motion": ("fig6_diverse_motion", "Fig. 6: diverse motions from one initial frame"),
-                 "upsampling": ("fig7_upsampling", "Fig. 7: space interpolation (upsampling)"),
-                 "zoom_out": ("fig9_zoom_out", "Fig. 9: space extrapolation (zoom-out)")}
 MEDIA_SUFFIXES = (".gif", ".mp4", ".png")
 NUMBER_PATTERN = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?!\w|\.\d)")
 VALUE_KINDS: dict[str, Callable[[Any], bool]] = {
@@ -114,29 +106,32 @@ def read_json(path: Path) -> Any:
         raise ReportError(f"{path.as_posix()}: not valid JSON ({err})") from None
 
 
-def load_metrics_doc(path: Path, experiment: str) -> Doc | None:
-    """A metrics file with a checked header, or None when it does not exist (→ "not measured")."""
+def load_metrics_doc(path: Path, stem: str, experiment: str) -> Doc | None:
+    """A metrics file checked against its schema, or None when it does not exist (→ "not measured")."""
     if not path.is_file():
         return None
     doc = Doc(path.as_posix(), read_json(path))
-    if not isinstance(doc.data, dict):
-        raise ReportError(f"{doc.path}: expected a JSON object")
-    for key, kind in HEADER_KINDS.items():
-        doc.get(key, kind=kind)
+    try:
+        RESULTS[stem].model_validate(doc.data)
+    except ValidationError as err:
+        raise _invalid(doc.path, err) from None
     if doc.data["experiment"] != experiment:
         raise ReportError(f"{doc.path}: header experiment {doc.data['experiment']!r} is not its directory "
                           f"{experiment!r}")
     return doc
 
 
+def _invalid(path: str, err: ValidationError) -> ReportError:
+    """The first schema error as ``<file>: <JSON pointer> ...``, the way every other input error reads."""
+    first = err.errors()[0]
+    where = pointer(first["loc"])
+    if first["type"] == "missing":
+        return ReportError(f"{path}: missing key {where}")
+    value = repr(first["input"])
+    return ReportError(f"{path}: {where or '/'}: {first['msg']}, got {value[:80]}{'…' if len(value) > 80 else ''}")
+
+
 # --- inputs ------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Experiment:
-    name: str
-    dataset: str | None  # as params names it; shown only while the experiment has no metrics file
-    tables: tuple[int, ...]
-
 
 @dataclass(frozen=True)
 class RefRow:
@@ -152,27 +147,12 @@ class RefRow:
     source: str
 
 
-def load_params(path: Path) -> tuple[str, dict[str, Experiment]]:
-    """The profile name and the experiments mapping, validated so a typo fails here."""
+def read_params(path: Path) -> Params:
+    """params.yaml through the schema every stage uses, its errors as report errors naming the file."""
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ReportError(f"{path.as_posix()}: not valid YAML ({err})") from None
-    doc = Doc(path.as_posix(), params)
-    if not isinstance(params, dict):
-        raise ReportError(f"{doc.path}: expected a mapping")
-    profile = doc.get("profile", kind="str") if "profile" in params else "unspecified"
-    section = doc.get("experiments", kind="dict") if params.get("experiments") is not None else {}
-    experiments = {}
-    for name in sorted(section):
-        doc.get("experiments", name, kind="dict")
-        tables = doc.get("experiments", name, "tables", kind="list")
-        if not all(VALUE_KINDS["int"](t) for t in tables):
-            raise ReportError(f"{doc.path}: experiments.{name}.tables must be a list of integers")
-        dataset = doc.get("experiments", name, "dataset", kind="str") if doc.has("experiments", name, "dataset") \
-            else None
-        experiments[name] = Experiment(name, dataset, tuple(tables))
-    return profile, experiments
+        return load_params(path, check_profile_file=False)  # the report launches nothing
+    except ConfigError as err:
+        raise ReportError(f"{path.as_posix()}: {err}") from None
 
 
 def load_reference(path: Path) -> list[RefRow]:
@@ -207,16 +187,28 @@ class Inputs:
     metrics: Path
     runs: Path
     reference_path: Path
-    profile: str
-    experiments: dict[str, Experiment]
+    params: Params
     reference: list[RefRow]
     _docs: dict[tuple[str, str], Doc | None] = field(default_factory=dict)
 
-    def doc(self, experiment: str, name: str) -> Doc | None:
-        key = (experiment, name)
+    @property
+    def profile(self) -> str:
+        return self.params.profile
+
+    @property
+    def experiments(self) -> dict[str, Experiment]:
+        """By name, so tables, figures and the index list them in one order whatever params' order."""
+        return {name: self.params.experiments[name] for name in sorted(self.params.experiments)}
+
+    def doc(self, experiment: str, stem: str) -> Doc | None:
+        """metrics/<experiment>/<stem>.json (a stem of pipeline.results.RESULTS)."""
+        key = (experiment, stem)
         if key not in self._docs:
-            self._docs[key] = load_metrics_doc(self.metrics / experiment / name, experiment)
+            self._docs[key] = load_metrics_doc(self.path(experiment, stem), stem, experiment)
         return self._docs[key]
+
+    def path(self, experiment: str, stem: str) -> Path:
+        return result_path(self.metrics, experiment, stem)
 
     def members(self, table: int) -> list[str]:
         return [name for name, exp in self.experiments.items() if table in exp.tables]

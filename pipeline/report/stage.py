@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.report.cells import Table
 from pipeline.report.figures import fvd_curve_figure, media_figures, motion_d_figure, training_curves
-from pipeline.report.inputs import Inputs, ReportError, load_params, load_reference
+from pipeline.report.inputs import Inputs, ReportError, load_reference, read_params
 from pipeline.report.provenance import trace_sources
 from pipeline.report.render import to_csv, to_markdown, to_tex
 from pipeline.report.tables import TABLES
@@ -60,8 +60,7 @@ def index_markdown(inp: Inputs, tables: list[Table], figures: list[tuple[str, st
 
 
 def load_inputs(params: Path, metrics: Path, runs: Path, reference: Path) -> Inputs:
-    profile, experiments = load_params(params)
-    return Inputs(params, metrics, runs, reference, profile, experiments, load_reference(reference))
+    return Inputs(params, metrics, runs, reference, read_params(params), load_reference(reference))
 
 
 def main(argv: list[str] | None = None) -> int:
