@@ -67,7 +67,7 @@ def _stage_inputs(tmp_path, analyses):
                             projection_clips=2, speed_repeats=1)
     data["experiments"] = {"main": {"clips": "synthetic", "store": "clips", "real_split": "test",
                                     "sigma_t_param": "sigma_t", "label": "DIGAN", "tables": [1, 2], "set": {},
-                                    "analyses": analyses, "space_scales": [2], "metrics": "fvd,kvd,is"}}
+                                    "analyses": analyses, "space_scales": [2], "metrics": ["fvd", "kvd", "is"]}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
     params = load_params(tmp_path / "params.yaml")
     assert synthesize(["synthetic"]) == 0

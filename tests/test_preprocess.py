@@ -427,7 +427,8 @@ def test_stage_cli_builds_then_skips_and_rejects_unknown_params(tmp_path: Path) 
     cmd = [sys.executable, "-m", "pipeline.preprocess", "sky", "--raw", str(tmp_path / "raw"),
            "--out", str(tmp_path / "clips"), "--params", str(params)]
     first = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    assert first.returncode == 0, first.stderr
+    reports = {p.as_posix(): p.read_text() for p in (tmp_path / "clips").rglob("report.json")}
+    assert first.returncode == 0, (first.stderr, reports)  # the reports say why a video gave no clips
     assert "built; train 1 clips, test 1 clips" in first.stdout
     assert "up-to-date" in subprocess.run(cmd, capture_output=True, text=True, cwd=REPO).stdout
     params.write_text("preprocess:\n  resolutoin: 64\n")

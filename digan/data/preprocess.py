@@ -349,13 +349,15 @@ def _derive_store(src: Path, dst: Path, partitions: tuple[str, ...], params: dic
 
 
 def preprocess_dataset(dataset: str, raw_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                       cfg: PreprocessConfig = PreprocessConfig()) -> dict[str, Any]:
+                       cfg: PreprocessConfig | None = None) -> dict[str, Any]:
     """Build ``out_dir/<store>/`` clip stores and ``out_dir/report.json`` for one dataset.
 
     Returns the report. Does nothing (``report['status'] == 'up-to-date'``) when every requested
     store exists with the same parameters and inputs. Bad videos are skipped and listed; a
-    dataset without a single clip raises ``PreprocessError`` after writing the report.
+    dataset without a single clip raises ``PreprocessError`` after writing the report. ``cfg`` None: the
+    stage's defaults.
     """
+    cfg = cfg if cfg is not None else PreprocessConfig()
     if dataset not in SPECS:
         raise ValueError(f"unknown dataset {dataset!r}; choose from {list(SPECS)}")
     cfg = cfg.resolved(dataset)

@@ -1,7 +1,7 @@
 """Generated clips for evaluation, drawn fresh for every run as the official evaluation does."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch

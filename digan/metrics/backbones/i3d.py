@@ -40,7 +40,7 @@ import tarfile
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
