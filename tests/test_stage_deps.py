@@ -66,7 +66,7 @@ def test_changing_a_config_default_marks_the_stages_that_read_it(tmp_path):
     assert_lock_current(clone)
     config = clone / "digan" / "config.py"
     text = config.read_text()
-    edited = re.sub(r"(r1_gamma: float = )([0-9.]+)", r"\g<1>2.0", text, count=1)
+    edited = re.sub(r"(r1_gamma: float = Field\()([0-9.]+)", r"\g<1>2.0", text, count=1)
     assert edited != text, "the r1_gamma default moved; update this test"
     config.write_text(edited)
     changed = _changed_stages(run_dvc(["status"], clone))
