@@ -15,7 +15,7 @@ from pipeline import report
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path("reports/reference/paper_numbers.csv")
 ARGS = ["--params", "params.yaml", "--metrics", "metrics", "--runs", "runs", "--out", "reports"]
-# name -> what its metrics files' headers say (dataset as written there) and the params' label and tables
+# name -> its clip set (synthetic, or ucf101 trained on its all store) and the params' label and tables
 EXPERIMENTS = {
     "synth": {"dataset": "synthetic", "label": "DIGAN synthetic", "tables": [1, 2, 3, 4, 5, 6, 7]},
     "ucf_all": {"dataset": "ucf101", "label": "DIGAN UCF-101 train+test", "tables": [1]},
@@ -32,10 +32,14 @@ PROTOCOL = {"runs": 3, "samples": 64, "is_samples": 64, "frames": 16, "stride": 
 
 
 def params() -> dict:
-    """The repository's params.yaml with these experiments, each a synthetic-store run the real schema accepts."""
+    """The repository's params.yaml with these experiments (on the synthetic store or UCF-101's all store), as
+    the real schema accepts them."""
     data = yaml.safe_load((REPO / "params.yaml").read_text())
-    data["experiments"] = {name: {"clips": "synthetic", "store": "clips", "sigma_t_param": "sigma_t", "set": {},
-                                  "label": spec["label"], "tables": spec["tables"]}
+    data["download"] = ["ucf101"]
+    data["clip_sets"] = {"ucf101": {"dataset": "ucf101"}}
+    data["experiments"] = {name: {"clips": spec["dataset"], "store": "all" if spec["dataset"] == "ucf101" else "clips",
+                                  "sigma_t_param": "sigma_t", "set": {}, "label": spec["label"],
+                                  "tables": spec["tables"]}
                            for name, spec in EXPERIMENTS.items()}
     return data
 
@@ -48,8 +52,10 @@ def metric(name: str, backbone: str, runs: list[float]) -> dict:
 
 def header(exp: str) -> dict:
     spec = EXPERIMENTS[exp]
-    return {"experiment": exp, "profile": "default", "pretrained": None, "dataset": spec["dataset"],
-            "label": spec["label"], "real_clips": "synthetic/clips", "real_split": "test", "tables": spec["tables"],
+    store = "all" if spec["dataset"] == "ucf101" else "clips"
+    clips = f"{spec['dataset']}/{store}"  # as pipeline.evaluate writes it: <clip set>/<store>
+    return {"experiment": exp, "profile": "default", "pretrained": None, "dataset": clips,
+            "label": spec["label"], "real_clips": clips, "real_split": "test", "tables": spec["tables"],
             "checkpoint": f"runs/{exp}/checkpoint.pt", "train_steps": 600}
 
 

@@ -27,7 +27,7 @@ CHECK, CROSS = "✓", "✗"
 COMPARABLE = {"fvd": "i3d", "kvd": "i3d", "is": "c3d"}  # the paper's backbone for each metric
 CSV_COLUMNS = ["table", "row", "row_label", "column", "kind", "text", "value", "std", "source", "std_source"]
 REFERENCE_COLUMNS = ["table", "setting", "method", "metric", "value", "plusminus", "source"]
-# (dataset, data.split) -> the reference file's setting for the same training data
+# (dataset, training store) -> the reference file's setting for the same training data
 REFERENCE_SETTINGS = {("ucf101", "train"): "UCF-101 128x128 16 frames train split",
                       ("ucf101", "all"): "UCF-101 128x128 16 frames train+test"}
 SETTING_SPLITS = {"UCF-101 128x128 16 frames train split": "train", "UCF-101 128x128 16 frames train+test": "all"}

@@ -42,12 +42,20 @@ def _table1_ours(inp: Inputs, ctx: Context, name: str) -> tuple[tuple[str, str],
     released = doc is not None and doc.data.get("pretrained")
     method = "DIGAN (released checkpoint, our metrics)" if released else "DIGAN (ours)"
     head = [label(f"{method} [{name}]"), dataset_cell(inp, name, doc)]
+    group = _training_data(inp, name)
     if doc is None:
-        return (inp.experiments[name].clips, ""), name, head + [missing()] * 4
+        return group, name, head + [missing()] * 4
     split = doc.get("config", "data", "split", kind="str")
     cells = head + [sourced_text(doc, split, "config", "data", "split")]
     cells += [metric_cell(ctx, doc, ("metrics",), m) for m in ("is", "fvd", "kvd")]
-    return (doc.data["dataset"], split), name, cells
+    return group, name, cells
+
+
+def _training_data(inp: Inputs, name: str) -> tuple[str, str]:
+    """(dataset, store) an experiment trains on, e.g. (ucf101, train): paper rows of the same data sit below it."""
+    exp = inp.experiments[name]
+    clip_set = inp.params.clip_sets.get(exp.clips)
+    return (clip_set.dataset if clip_set is not None else exp.clips, exp.store)
 
 
 def _paper_rows(inp: Inputs, rows: list[RefRow]) -> list[list[Cell]]:
