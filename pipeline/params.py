@@ -31,6 +31,7 @@ from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator
 from digan.config import Config, ConfigError, apply_override, config_from_dict, set_nested
 from digan.data.real import SPECS
 from digan.data.sources import DATASETS, load_sources
+from digan.metrics import METRICS
 from digan.schema import Schema, parse
 from pipeline.results import ANALYSES
 
@@ -39,7 +40,6 @@ if typing.TYPE_CHECKING:
 
 PROFILES = ("default", "paper", "smoke")
 BACKBONES = ("i3d", "c3d")
-METRICS = ("fvd", "kvd", "is")
 CLIPS_ROOT = Path("data/clips")
 WEIGHTS_ROOT = Path("data/weights")
 RUNS_ROOT = Path("runs")

@@ -94,7 +94,7 @@ class Header(Schema):
 class MetricResult(Schema):
     """One metric over N runs (digan.metrics.protocol.MetricResult.to_dict)."""
 
-    metric: str  # fvd, kvd or is (digan.metrics.evaluation.METRICS)
+    metric: str  # fvd, kvd or is (digan.metrics.METRICS)
     backbone: str
     runs: list[float]
     samples_real: int

@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from digan.metrics import DISTANCES, METRICS
 from digan.metrics.backbones.registry import Backbone, VideoFn
 from digan.metrics.features import VideoSource, cached_outputs, compute_outputs
 from digan.metrics.generated import generated_clips
 from digan.metrics.protocol import distance_runs, inception_score_runs
 from digan.models.generator import Generator
 
-METRICS = ("fvd", "kvd", "is")
-DISTANCES = ("fvd", "kvd")  # scored on backbone features against real clips; IS on the fake side alone
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
