@@ -30,6 +30,10 @@ class ClusterProfile(Schema):
     cpus_per_task: Count = None
     mem_gb: Count = None
     timeout_min: Count = None
+    # How many times a job that reaches timeout_min is checkpointed and requeued (submitit's
+    # max_num_timeout, 3 by default there); preemptions are requeued without limit. None: the launcher's
+    # default, enough for the paper's runs.
+    requeue_limit: Annotated[int, Field(ge=0)] | None = None
 
 
 

@@ -28,6 +28,9 @@ from pipeline.cluster_profiles import ProfileError, load_profile
 _AUTO_NAMES = {"partition": "slurm_partition", "account": "slurm_account", "constraint": "slurm_constraint",
                "qos": "slurm_qos"}
 DEFAULT_TIMEOUT_MIN = 24 * 60
+# Time-outs after which a run is still requeued: at a 48 h limit, 100 allow over 200 days of wall time per
+# run, where submitit's own default of 3 stops a run after about 8 days.
+DEFAULT_REQUEUE_LIMIT = 100
 INTERRUPTED = 143  # digan.train's exit code after SIGTERM with a checkpoint written
 POLL_S = 0.5
 PROGRESS_EVERY_S = 10.0  # how often a job's progress bar is echoed
@@ -124,12 +127,13 @@ def make_executor(launcher: str, profile: dict[str, Any] | None, folder: Path,
     ``parallelism`` throttles a Slurm job array (``--array=0-N%parallelism``); local jobs all start at once."""
     profile = dict(profile or {})
     timeout = int(profile.pop("timeout_min", DEFAULT_TIMEOUT_MIN))
+    requeues = int(profile.pop("requeue_limit", DEFAULT_REQUEUE_LIMIT))
     if launcher == "local":
-        executor = submitit.LocalExecutor(folder)
+        executor = submitit.LocalExecutor(folder, max_num_timeout=requeues)
         executor.update_parameters(timeout_min=timeout)
         return executor
     if launcher == "slurm":
-        executor = submitit.AutoExecutor(folder, cluster="slurm")
+        executor = submitit.AutoExecutor(folder, cluster="slurm", slurm_max_num_timeout=requeues)
         executor.update_parameters(timeout_min=timeout, **{_AUTO_NAMES.get(k, k): v for k, v in profile.items()})
         if parallelism is not None:
             executor.update_parameters(slurm_array_parallelism=parallelism)

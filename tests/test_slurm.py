@@ -13,7 +13,10 @@ import pytest
 import yaml
 
 from pipeline.cluster_profiles import ProfileError, load_profile
-from pipeline.launch import JobFailedError, launch, launch_array, main, slurm_cluster_answers
+from submitit.core.utils import DelayedSubmission
+
+from pipeline.launch import (DEFAULT_REQUEUE_LIMIT, JobFailedError, launch, launch_array, main, make_executor,
+                             slurm_cluster_answers)
 from tests.helpers import REPO, assert_same_parameters, load_state, run_train, tiny_config, write_config
 from tests.test_resume import assert_bit_identical
 
@@ -57,9 +60,18 @@ def test_missing_or_malformed_profile_fails_before_submission(tmp_path, capsys):
 
 
 def test_slurm_job_trains_and_checkpoints(slurm, config, tmp_path, capsys):
-    launch(config, [], tmp_path / "run", launcher="slurm", profile=slurm)
+    launch(config, [], tmp_path / "run", launcher="slurm", profile={**slurm, "requeue_limit": 5})
     assert load_state(tmp_path / "run")["step"] == 6
     assert re.search(r"\[job \d+ task 0\] starting at step 0/6", capsys.readouterr().out)
+    submitted = DelayedSubmission.load(next((tmp_path / "run" / "submitit").glob("*_submitted.pkl")))
+    assert submitted._timeout_countdown == 5  # the profile's requeue limit reached the job
+
+
+def test_requeue_limit_defaults_high_enough_for_the_paper_runs(tmp_path):
+    """submitit's own default (3 time-outs) would end a 48 h-limit run after about 8 days."""
+    assert make_executor("slurm", {"timeout_min": 2880}, tmp_path)._executor.max_num_timeout == DEFAULT_REQUEUE_LIMIT
+    assert make_executor("local", None, tmp_path).max_num_timeout == DEFAULT_REQUEUE_LIMIT >= 100
+    assert make_executor("slurm", load_profile("example-gpu"), tmp_path)._executor.max_num_timeout == 100
 
 
 def test_slurm_two_task_ddp_matches_single_process(slurm, tmp_path):
@@ -94,11 +106,14 @@ def _squeue(job_id: str, fmt: str) -> str:
 
 # scontrol requeue: Slurm SIGTERMs the job (digan checkpoints) and requeues it. USR2: the signal submitit asks
 # Slurm to send before the time limit; the task stops training, then submitit checkpoints and requeues.
-@pytest.mark.parametrize("interrupt", [["scontrol", "requeue"], ["scancel", "--signal=USR2"]],
-                         ids=["scontrol-requeue", "usr2"])
-def test_slurm_requeued_job_resumes_bit_identical(slurm, tmp_path, interrupt):
+# With 2 tasks (DDP) the ranks see the signal at different moments and must still stop after the same step.
+@pytest.mark.parametrize("interrupt, tasks", [(["scontrol", "requeue"], 1), (["scancel", "--signal=USR2"], 1),
+                                              (["scancel", "--signal=USR2"], 2)],
+                         ids=["scontrol-requeue", "usr2", "usr2-two-tasks"])
+def test_slurm_requeued_job_resumes_bit_identical(slurm, tmp_path, interrupt, tasks):
     config = write_config(tmp_path, tiny_config(tmp_path / "data" / "clips", steps=STEPS, checkpoint_every=2))
-    run_train(config, tmp_path / "reference")
+    run_train(config, tmp_path / "reference", *(["--nproc", str(tasks)] if tasks > 1 else []))
+    slurm = {**slurm, "tasks_per_node": tasks}
     out = tmp_path / "run"
     errors: list[BaseException] = []
 

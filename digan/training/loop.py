@@ -296,6 +296,17 @@ class Trainer:
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._stop_signal = signum
 
+    def _stop_agreed(self) -> bool:
+        """Whether any rank was signalled to stop. Every rank stops after the same step: a rank that
+        stopped alone would wait in the checkpoint barrier while the others enter the next gradient
+        all-reduce, and the job would hang (nccl) until Slurm killed it, never requeued."""
+        stop = self._stop_signal is not None
+        if self.world_size == 1:
+            return stop
+        flag = torch.tensor([float(stop)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
     def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None,
             on_sample: Callable[[int], None] | None = None) -> None:
         """Train until ``train.steps``. SIGTERM/SIGINT finish the current step, checkpoint and raise
@@ -315,10 +326,11 @@ class Trainer:
                     self.save_checkpoint()
                 if on_sample is not None and self.step % t.sample_every == 0:
                     on_sample(self.step)
-                if self._stop_signal is not None:
+                if self._stop_agreed():
                     self.save_checkpoint()
+                    cause = "a signal to another rank" if self._stop_signal is None else f"signal {self._stop_signal}"
                     raise TrainingInterrupted(
-                        f"signal {self._stop_signal} at step {self.step}: checkpoint written to "
+                        f"{cause} at step {self.step}: checkpoint written to "
                         f"{self.out_dir / CHECKPOINT_NAME}; run the same command again to resume")
         finally:
             if metrics is not None:
