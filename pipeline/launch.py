@@ -10,6 +10,7 @@ SIGTERM) before submitit requeues the job; the requeued job resumes from ``<out>
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 
 import submitit
 
+from digan.atomic import atomic_write
 from pipeline.cluster_profiles import ProfileError, load_profile
 
 # profile key -> submitit AutoExecutor parameter
@@ -36,6 +38,10 @@ POLL_S = 0.5
 PROGRESS_EVERY_S = 10.0  # how often a job's progress bar is echoed
 STATE_CHECK_S = 5.0  # how often the scheduler (sacct) is asked, for jobs that end without a result
 ERROR_TAIL_LINES = 40
+JOB_RECORD = "job.json"  # <out>/job.json: the job last submitted for a run directory
+# Slurm states of a job that is still queued or training (squeue/sacct); any other state has ended.
+ACTIVE_STATES = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
+                           "REQUEUE_FED", "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT"})
 
 
 def slurm_cluster_answers() -> bool:
@@ -213,9 +219,35 @@ def wait_for(jobs: list[submitit.Job]) -> None:
         raise JobFailedError("\n\n".join(failures))
 
 
+def active_job(out_dir: Path) -> submitit.Job | None:
+    """The Slurm job recorded in ``out_dir`` while the scheduler still has it queued or running, else None.
+    (A local job ends with the process that started it, so only Slurm jobs outlive a killed stage.)"""
+    path = out_dir / JOB_RECORD
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    if record.get("launcher") != "slurm":
+        return None
+    job = submitit.SlurmJob(folder=record["folder"], job_id=record["job_id"], tasks=tuple(range(record["tasks"])))
+    return job if job.state.split()[0] in ACTIVE_STATES else None
+
+
+def _record_job(out_dir: Path, job: submitit.Job, launcher: str, tasks: int) -> None:
+    record = {"launcher": launcher, "job_id": str(job.job_id), "folder": str(job.paths.folder), "tasks": tasks}
+    with atomic_write(out_dir / JOB_RECORD) as f:
+        f.write(json.dumps(record, indent=1).encode())
+
+
 def launch(cfg_path: Path | None, overrides: list[str], out_dir: Path, *, launcher: str,
            profile: dict | None) -> None:
-    """Run one training to completion through submitit (see the module docstring)."""
+    """Run one training to completion through submitit (see the module docstring). A Slurm job that an
+    earlier, interrupted call submitted for ``out_dir`` and that is still queued or running is followed
+    instead of submitting a second job into the same directory."""
+    job = active_job(out_dir) if launcher == "slurm" else None
+    if job is not None:
+        print(f"re-attaching to job {job.job_id} ({job.state}), submitted earlier for {out_dir}", flush=True)
+        wait_for([job])
+        return
     launch_array(cfg_path, [overrides], [out_dir], launcher=launcher, profile=profile)
 
 
@@ -238,7 +270,9 @@ def submit_array(cfg_path: Path | None, overrides: list[list[str]], out_dirs: li
     task = TrainingTask()
     with executor.batch():
         jobs = [executor.submit(task, train_argv(cfg_path, o, out)) for o, out in zip(overrides, out_dirs)]
+    tasks = int((profile or {}).get("nodes", 1)) * int((profile or {}).get("tasks_per_node", 1))
     for job, out in zip(jobs, out_dirs):
+        _record_job(out, job, launcher, tasks if launcher == "slurm" else 1)
         print(f"submitted job {job.job_id} ({launcher}) -> {out}", flush=True)
     return jobs
 

@@ -64,6 +64,22 @@ def training_inputs(cfg: Config) -> dict[str, str]:
             "data": fingerprint(files, data) if files else "none"}
 
 
+def refuse_if_training_another_config(run_dir: Path, cfg: Config, inputs: dict[str, str]) -> None:
+    """A run directory whose Slurm job is still queued or running is neither moved aside nor given a second
+    job: the stage re-attaches to that job when config and inputs are unchanged, and otherwise stops here."""
+    from pipeline.launch import active_job  # submitit is imported only when a stage trains
+
+    job = active_job(run_dir)
+    if job is None:
+        return
+    config_path, inputs_path = run_dir / "config.yaml", run_dir / INPUTS_NAME
+    same = (config_path.is_file() and config_path.read_text() == yaml.safe_dump(cfg.to_dict(), sort_keys=True)
+            and inputs_path.is_file() and json.loads(inputs_path.read_text()) == inputs)
+    if not same:
+        raise ValueError(f"{run_dir}: job {job.job_id} is still training it with another configuration, code or "
+                         f"clips; wait for it to end or cancel it (scancel {job.job_id}), then run the stage again")
+
+
 def prepare_run_dir(run_dir: Path, cfg: Config, inputs: dict[str, str] | None = None) -> Path:
     """Write config.yaml (and inputs.json). A run with the same configuration, or one that differs only
     in keys a checkpoint resumes across (steps, log_every, …), is resumed, unless it was trained with
@@ -174,8 +190,11 @@ def run(params: Params, name: str) -> Path:
         return run_dir
     cfg = experiment_config(params, name)
     run_dir = RUNS_ROOT / name
-    config_path = prepare_run_dir(run_dir, cfg, training_inputs(cfg))
+    inputs = training_inputs(cfg)
     la = params.launcher
+    if la.kind == "slurm":
+        refuse_if_training_another_config(run_dir, cfg, inputs)
+    config_path = prepare_run_dir(run_dir, cfg, inputs)
     profile = load_profile(la.cluster_profile) if la.kind == "slurm" else None
     os.environ["DIGAN_PROFILE"] = params.profile
     launch(config_path, [], run_dir, launcher=la.kind, profile=profile)

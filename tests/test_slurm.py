@@ -15,8 +15,10 @@ import yaml
 from pipeline.cluster_profiles import ProfileError, load_profile
 from submitit.core.utils import DelayedSubmission
 
-from pipeline.launch import (DEFAULT_REQUEUE_LIMIT, JobFailedError, launch, launch_array, main, make_executor,
-                             slurm_cluster_answers)
+from digan.config import config_from_dict
+from pipeline.launch import (DEFAULT_REQUEUE_LIMIT, JobFailedError, active_job, launch, launch_array, main,
+                             make_executor, slurm_cluster_answers)
+from pipeline.train import prepare_run_dir, refuse_if_training_another_config, training_inputs
 from tests.helpers import REPO, assert_same_parameters, load_state, run_train, tiny_config, write_config
 from tests.test_resume import assert_bit_identical
 
@@ -185,3 +187,27 @@ def test_train_stage_fails_with_the_jobs_error(slurm, tmp_path):
                           text=True, env={**os.environ, "PYTHONPATH": str(REPO), "DIGAN_TRACKING": "none"})
     assert proc.returncode == 1
     assert "the training job failed" in proc.stderr and "no clip store at" in proc.stderr
+
+
+def test_a_second_launch_re_attaches_to_the_job_still_training_the_run(slurm, tmp_path, capsys):
+    """Re-running the train stage (e.g. after the DVC process was killed) follows the job already training the
+    run directory instead of submitting a second one into it, and refuses a changed configuration while
+    that job runs; a job that has ended is not followed."""
+    cfg = config_from_dict(tiny_config(tmp_path / "data" / "clips", steps=320, checkpoint_every=20))
+    out = tmp_path / "run"
+    inputs = training_inputs(cfg)
+    config = prepare_run_dir(out, cfg, inputs)
+    first = threading.Thread(target=launch, args=(config, [], out), kwargs={"launcher": "slurm", "profile": slurm})
+    first.start()
+    _wait(lambda: (out / "checkpoint.pt").exists(), "the first checkpoint")
+    changed = cfg.model_copy(update={"train": cfg.train.model_copy(update={"lr": 0.001})})
+    with pytest.raises(ValueError, match=r"still training it with another configuration.*scancel"):
+        refuse_if_training_another_config(out, changed, inputs)
+    refuse_if_training_another_config(out, cfg, inputs)  # the same run: re-attach
+    launch(config, [], out, launcher="slurm", profile=slurm)
+    first.join(timeout=300)
+    assert not first.is_alive()
+    assert re.search(r"re-attaching to job \d+ \(RUNNING\)", capsys.readouterr().out)
+    assert len(list((out / "submitit").glob("*_submitted.pkl"))) == 1  # one job, not two
+    assert load_state(out)["step"] == 320
+    assert active_job(out) is None  # ended: a later launch submits (and resumes as done)
