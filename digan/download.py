@@ -29,10 +29,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from digan.atomic import fsync_dir
+from digan.schema import SHA256_HEX
 
 log = logging.getLogger(__name__)
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 _USER_AGENT = "digan-download/1"
 
@@ -62,7 +62,7 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True,
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if sha256 is not None and not _HEX64.fullmatch(sha256.lower()):
+    if sha256 is not None and not SHA256_HEX.fullmatch(sha256.lower()):
         raise ValueError(f"sha256 for {url} must be 64 hex digits, got {sha256!r}")
     with _locked(dest):
         expected = sha256.lower() if sha256 is not None else _pinned(dest)
@@ -174,7 +174,7 @@ def _pinned(dest: Path) -> str | None:
     if not sidecar.exists():
         return None
     fields = sidecar.read_text().split()
-    if not fields or not _HEX64.fullmatch(fields[0].lower()):
+    if not fields or not SHA256_HEX.fullmatch(fields[0].lower()):
         raise ValueError(f"{sidecar} does not start with a sha256 hex digest; delete it to re-pin {dest.name}")
     return fields[0].lower()
 

@@ -8,13 +8,16 @@ for a number, and every error carries its location, so the hand-written coercers
 """
 from __future__ import annotations
 
+import re
 import types
 import typing
+from collections.abc import Collection
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # a sha256 digest as pinned in params, sources and sidecar files
 
 
 class ConfigError(ValueError):
@@ -25,6 +28,15 @@ class Schema(BaseModel):
     """Base of every configuration section: unknown keys and loosely typed values are errors."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def one_of(choices: Collection[str], noun: str) -> AfterValidator:
+    """A string that must be one of ``choices``; the error says which kind of name was unknown."""
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"unknown {noun} {value!r}; known: {list(choices)}")
+        return value
+    return AfterValidator(check)
 
 
 def parse(model: type[Model], data: Any, prefix: str = "") -> Model:

@@ -36,7 +36,6 @@ class ClusterProfile(Schema):
     requeue_limit: Annotated[int, Field(ge=0)] | None = None
 
 
-
 class ProfileError(ValueError):
     """A cluster profile is missing or malformed; raised before anything is submitted."""
 

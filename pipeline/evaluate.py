@@ -243,8 +243,9 @@ def run(params: Params, name: str, tracking: str) -> list[Path]:
                 with atomic_write(path) as f:
                     f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
                 written.append(path)
-                summary.update(_summary(stem, body))
-                tracker.log_metrics(header["train_steps"], _summary(stem, body))
+                scalars = _summary(stem, body)
+                summary.update(scalars)
+                tracker.log_metrics(header["train_steps"], scalars)
                 tracker.log_artifact(path, "metrics")
                 print(f"evaluate {name}: {stem} done in {time.perf_counter() - start:.1f} s -> {path}", flush=True)
         for path in sorted((ctx.out / "media").glob("*")) if (ctx.out / "media").is_dir() else []:

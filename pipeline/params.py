@@ -32,7 +32,7 @@ from digan.config import Config, ConfigError, apply_override, config_from_dict, 
 from digan.data.real import SPECS
 from digan.data.sources import DATASETS, load_sources
 from digan.metrics import METRICS
-from digan.schema import Schema, parse
+from digan.schema import SHA256_HEX, Schema, one_of, parse
 from pipeline.results import ANALYSES
 
 if typing.TYPE_CHECKING:
@@ -44,15 +44,6 @@ CLIPS_ROOT = Path("data/clips")
 WEIGHTS_ROOT = Path("data/weights")
 RUNS_ROOT = Path("runs")
 METRICS_ROOT = Path("metrics")
-
-
-def one_of(choices: tuple[str, ...], noun: str) -> AfterValidator:
-    """A string that must be one of ``choices``; the error says which kind of name was unknown."""
-    def check(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"unknown {noun} {value!r}; known: {list(choices)}")
-        return value
-    return AfterValidator(check)
 
 
 @dataclass(frozen=True)
@@ -142,7 +133,7 @@ def _checkpoint_path(path: str) -> str:
 
 
 def _sha256_or_empty(digest: str) -> str:
-    if digest and not (len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+    if digest and not SHA256_HEX.fullmatch(digest):
         raise ValueError(f"64 lower-case hex digits, or empty; got {digest!r}")
     return digest
 
@@ -254,10 +245,7 @@ def validate(params: Params, *, check_profile_file: bool = True) -> Params:
         except ProfileError as e:
             raise ConfigError(f"launcher.cluster_profile: {e}") from None
     parse(Config, params.model, "model")
-    try:
-        load_sources({"datasets": params.datasets})
-    except ConfigError as e:
-        raise ConfigError(f"datasets: {e}") from None
+    load_sources({"datasets": params.datasets})  # its errors name the key (datasets.<name>...)
     for dataset in DATASETS:
         config_from_params({"preprocess": params.preprocess}, dataset)
     for name, cs in params.clip_sets.items():

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
-from digan.schema import Schema
+from digan.schema import Schema, one_of
 
 # analysis name (params.yaml experiments.<x>.analyses) -> the files it writes, metrics/<experiment>/<stem>.json
 ANALYSIS_FILES: dict[str, tuple[str, ...]] = {
@@ -54,14 +54,6 @@ def _only(names: Collection[str]) -> AfterValidator:
         if unknown:
             raise ValueError(f"unknown keys {unknown}; known: {list(names)}")
         return mapping
-    return AfterValidator(check)
-
-
-def _one_of(names: Collection[str]) -> AfterValidator:
-    def check(value: str) -> str:
-        if value not in names:
-            raise ValueError(f"{value!r} is not one of {sorted(names)}")
-        return value
     return AfterValidator(check)
 
 
@@ -262,7 +254,7 @@ class SsimSummary(Schema):
 class Prediction(Header):
     """Table 6: SSIM of the frames predicted between given ones."""
 
-    method: Annotated[str, _one_of(PREDICTION_METHODS)]
+    method: Annotated[str, one_of(PREDICTION_METHODS, "prediction method")]
     ssim: SsimSummary
     per_frame_ssim: dict[str, float]
     projection_loss: float

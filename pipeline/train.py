@@ -64,6 +64,11 @@ def training_inputs(cfg: Config) -> dict[str, str]:
             "data": fingerprint(files, data) if files else "none"}
 
 
+def config_text(cfg: Config) -> str:
+    """What a run directory's config.yaml holds for ``cfg``."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=True)
+
+
 def refuse_if_training_another_config(run_dir: Path, cfg: Config, inputs: dict[str, str]) -> None:
     """A run directory whose Slurm job is still queued or running is neither moved aside nor given a second
     job: the stage re-attaches to that job when config and inputs are unchanged, and otherwise stops here."""
@@ -73,7 +78,7 @@ def refuse_if_training_another_config(run_dir: Path, cfg: Config, inputs: dict[s
     if job is None:
         return
     config_path, inputs_path = run_dir / "config.yaml", run_dir / INPUTS_NAME
-    same = (config_path.is_file() and config_path.read_text() == yaml.safe_dump(cfg.to_dict(), sort_keys=True)
+    same = (config_path.is_file() and config_path.read_text() == config_text(cfg)
             and inputs_path.is_file() and json.loads(inputs_path.read_text()) == inputs)
     if not same:
         raise ValueError(f"{run_dir}: job {job.job_id} is still training it with another configuration, code or "
@@ -86,7 +91,7 @@ def prepare_run_dir(run_dir: Path, cfg: Config, inputs: dict[str, str] | None = 
     other code or clips (``inputs``); any other run is moved aside to ``<run_dir>.replaced-<time>``,
     never deleted."""
     config_path, inputs_path = run_dir / "config.yaml", run_dir / INPUTS_NAME
-    text = yaml.safe_dump(cfg.to_dict(), sort_keys=True)
+    text = config_text(cfg)
     if run_dir.exists() and any(run_dir.iterdir()):
         why = None
         if not config_path.is_file():

@@ -295,7 +295,8 @@ def test_fvd_curve_figure_from_snapshots(root: Path) -> None:
     ("speed", lambda d: d["variants"].update(batch3=d["variants"]["batch1"]), "/variants: Value error, unknown keys"),
     ("quality", lambda d: d["metrics"]["fvd_probe"].update(mean="310"), "/metrics/fvd_probe/mean: "),
     ("quality", lambda d: d["metrics"].update(fvd_i3d=d["metrics"].pop("fvd_probe")), "fvd_i3d holds fvd_probe"),
-    ("prediction", lambda d: d.update(method="nearest_frame"), "/method: Value error, 'nearest_frame'"),
+    ("prediction", lambda d: d.update(method="nearest_frame"),
+     "/method: Value error, unknown prediction method 'nearest_frame'"),
     ("motion_d", lambda d: d["logit_std"].pop(), "must have equal lengths"),
     ("space", lambda d: d.pop("backbone"), "missing key /backbone"),
 ])

@@ -19,9 +19,8 @@ from pydantic import create_model, field_validator
 
 from digan.data.real import DATASETS, SPECS
 from digan.data.real.spec import DatasetSource, RemoteFile
-from digan.schema import ConfigError, Schema, parse
+from digan.schema import SHA256_HEX, ConfigError, Schema, parse
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _URL_SCHEMES = ("http", "https", "file")  # file:// lets a user point at an archive already on disk
 
 
@@ -54,7 +53,7 @@ class RemoteFileParams(Schema):
     @field_validator("sha256")
     @classmethod
     def _hex_digest(cls, sha256: str | None) -> str | None:
-        if sha256 is not None and not _HEX64.fullmatch(sha256):
+        if sha256 is not None and not SHA256_HEX.fullmatch(sha256):
             raise ValueError(f"must be 64 lower-case hex digits or null, got {sha256!r}")
         return sha256
 
