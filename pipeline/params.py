@@ -79,6 +79,8 @@ Scale = Annotated[int, Field(ge=2)]  # an upsampling factor of Table 4
 class Launcher(Schema):
     kind: Literal["local", "slurm"] = "local"  # local: submitit LocalExecutor on this machine; slurm: a cluster job
     cluster_profile: str = "local"  # slurm/profiles/<name>.yaml or a path; its tasks_per_node = DDP processes
+    # The evaluate stages' jobs (same launcher kind): one process on one device, e.g. one GPU.
+    evaluate_cluster_profile: str = "local"
 
 
 class SyntheticSet(Schema):
@@ -240,10 +242,13 @@ def validate(params: Params, *, check_profile_file: bool = True) -> Params:
     la = params.launcher
     if check_profile_file and la.kind == "slurm":
         from pipeline.cluster_profiles import ProfileError, load_profile
-        try:
-            load_profile(la.cluster_profile)
-        except ProfileError as e:
-            raise ConfigError(f"launcher.cluster_profile: {e}") from None
+        for key in ("cluster_profile", "evaluate_cluster_profile"):
+            try:
+                profile = load_profile(getattr(la, key))
+            except ProfileError as e:
+                raise ConfigError(f"launcher.{key}: {e}") from None
+            _check(key == "cluster_profile" or profile.get("nodes", 1) * profile.get("tasks_per_node", 1) == 1,
+                   f"launcher.{key}", "an evaluation job runs one process: nodes and tasks_per_node must be 1")
     parse(Config, params.model, "model")
     load_sources({"datasets": params.datasets})  # its errors name the key (datasets.<name>...)
     for dataset in DATASETS:
