@@ -10,6 +10,12 @@ the report can say where each number comes from; each file is checked against it
 :mod:`pipeline.results` before it is written. The checkpoint, the generator and the backbones are loaded
 once per run, and the metrics come from one :func:`digan.metrics.evaluation.evaluate` call per measurement
 (FVD, KVD and IS together). The run is logged to MLflow as ``evaluate-<experiment>``.
+
+The stage measures in a job of the training's launcher (``launcher.kind``): a submitit job on this machine,
+or a Slurm job with ``launcher.evaluate_cluster_profile`` (one process, e.g. one GPU); it streams the job's
+log and fails with the job's error. In the job, the generator, the motion D and every backbone run on its
+device (CUDA where present, else the CPU), so Table 3's speed is measured there and names it. A requeued
+job (time limit, preemption) keeps the files it had finished (``progress.json``) and measures the rest.
 """
 from __future__ import annotations
 
@@ -43,19 +49,28 @@ FEATURE_CACHE = Path("data/cache/features")
 SUMMARY_ROOT = Path("summary")  # scalar results per experiment, for dvc metrics show / dvc exp show
 
 
-def load_spec(ref: BackboneRef) -> Backbone:
+JOB_LOGS = Path("logs/evaluate")  # submitit folders of the evaluation jobs (not a DVC output)
+PROGRESS = "progress.json"  # metrics/<experiment>/progress.json: files a requeued job need not measure again
+
+
+def evaluation_device() -> torch.device:
+    """The job's device: its GPU where it has one (Slurm sets CUDA_VISIBLE_DEVICES), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_spec(ref: BackboneRef, device: torch.device | str = "cpu") -> Backbone:
     """The network params name (``i3d``, ``c3d`` or ``probe:<name>``), from the weights stage's files."""
     if ref.kind == "probe":
-        return load_backbone("probe", probe=probe_path(ref.probe))
-    return load_backbone(ref.kind, weights_dir=backbone_dir(ref.kind))
+        return load_backbone("probe", probe=probe_path(ref.probe), device=device)
+    return load_backbone(ref.kind, weights_dir=backbone_dir(ref.kind), device=device)
 
 
 class Context:
     """What every analysis needs, each loaded once per stage run: the experiment, its checkpoint, the EMA
     generator, the metric backbones and the real clips."""
 
-    def __init__(self, params: Params, name: str) -> None:
-        self.params, self.name = params, name
+    def __init__(self, params: Params, name: str, device: torch.device | str = "cpu") -> None:
+        self.params, self.name, self.device = params, name, torch.device(device)
         self.exp: Experiment = params.experiments[name]
         self.checkpoint = RUNS_ROOT / name / "checkpoint.pt"
         if not self.checkpoint.is_file():
@@ -71,12 +86,12 @@ class Context:
     @property
     def G(self) -> Generator:
         if self._G is None:
-            self._G = generator_from_state(self.state)
+            self._G = generator_from_state(self.state, device=self.device)
         return self._G
 
     def backbone(self, ref: BackboneRef) -> Backbone:
         if ref not in self._backbones:
-            self._backbones[ref] = load_spec(ref)
+            self._backbones[ref] = load_spec(ref, self.device)
         return self._backbones[ref]
 
     def backbones(self, metrics: tuple[str, ...]) -> Backbones:
@@ -135,7 +150,7 @@ def fvd_curve(ctx: Context) -> dict[str, Any]:
         step = int(state["step"])
         if points and points[-1]["step"] == step:
             continue  # the last snapshot is the final checkpoint's generator
-        G = ctx.G if path == ctx.checkpoint else generator_from_state(state)
+        G = ctx.G if path == ctx.checkpoint else generator_from_state(state, device=ctx.device)
         report = _metrics(ctx, DISTANCES, Generated(G, str(path)), runs=ev.analysis_runs, samples=ev.analysis_samples)
         points.append({"step": step, "checkpoint": str(path), "metrics": report["metrics"]})
     return {"points": points, "protocol": report["protocol"]}
@@ -145,7 +160,7 @@ def speed(ctx: Context) -> dict[str, Any]:
     from digan.analysis.speed import measure_generation_speed
 
     return measure_generation_speed(ctx.G, frames=CLIP_FRAMES, batch_size=SPEED_BATCH,
-                                    repeats=ctx.params.evaluate.speed_repeats)
+                                    repeats=ctx.params.evaluate.speed_repeats, device=str(ctx.device))
 
 
 def _space_stores(ctx: Context) -> dict[int, Path]:
@@ -178,7 +193,7 @@ def prediction(ctx: Context) -> dict[str, Any]:
 def motion_d(ctx: Context) -> dict[str, Any]:
     from digan.analysis.motion_d import motion_d_response
 
-    return motion_d_response(ctx.state, ctx.store, seed=ctx.params.evaluate.seed)
+    return motion_d_response(ctx.state, ctx.store, seed=ctx.params.evaluate.seed, device=ctx.device)
 
 
 def media(ctx: Context) -> dict[str, Any]:
@@ -224,10 +239,33 @@ def _summary(stem: str, body: dict[str, Any]) -> dict[str, float]:
             and ".per_clip" not in k and ".runs" not in k}
 
 
-def run(params: Params, name: str, tracking: str) -> list[Path]:
-    ctx = Context(params, name)
+def _progress_key(ctx: Context, header: dict[str, Any]) -> dict[str, Any]:
+    """What the files of an earlier attempt must have been measured with to be kept."""
+    return {"header": header, "evaluate": ctx.params.evaluate.model_dump(mode="json"),
+            "experiment": ctx.exp.model_dump(mode="json")}
+
+
+def _kept_files(ctx: Context, key: dict[str, Any]) -> set[str]:
+    path = ctx.out / PROGRESS
+    if not path.is_file():
+        return set()
+    progress = json.loads(path.read_text())
+    return set(progress["done"]) if progress.get("key") == key else set()
+
+
+def _record_progress(ctx: Context, key: dict[str, Any], done: set[str]) -> None:
+    with atomic_write(ctx.out / PROGRESS) as f:
+        f.write(json.dumps({"key": key, "done": sorted(done)}, indent=1).encode())
+
+
+def run(params: Params, name: str, tracking: str, device: torch.device | str | None = None) -> list[Path]:
+    """Measure every analysis of the experiment in this process, on ``device`` (default: the job's)."""
+    ctx = Context(params, name, evaluation_device() if device is None else device)
     ctx.out.mkdir(parents=True, exist_ok=True)
     header = ctx.header()
+    key = _progress_key(ctx, header)
+    done = _kept_files(ctx, key)
+    print(f"evaluate {name}: on {ctx.device}", flush=True)
     tracker = make_tracker(tracking, ctx.out)
     tracker.start(f"evaluate-{name}", {**flatten({"evaluate": params.evaluate.model_dump()}), "experiment": name},
                   {**run_tags(params.profile, ctx.out, ctx.checkpoint), "stage": "evaluate"})
@@ -236,27 +274,52 @@ def run(params: Params, name: str, tracking: str) -> list[Path]:
         for analysis in ctx.exp.analyses:
             for stem in ANALYSIS_FILES[analysis]:
                 start = time.perf_counter()
-                print(f"evaluate {name}: {stem} ...", flush=True)
-                body = MEASURES[stem](ctx)
                 path = result_path(METRICS_ROOT, name, stem)
-                data = _checked(stem, path, {**header, **body})
-                with atomic_write(path) as f:
-                    f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+                if stem in done and path.is_file():
+                    body = {k: v for k, v in json.loads(path.read_text()).items() if k not in header}
+                    print(f"evaluate {name}: {stem} kept from an earlier attempt of this job -> {path}", flush=True)
+                else:
+                    print(f"evaluate {name}: {stem} ...", flush=True)
+                    body = MEASURES[stem](ctx)
+                    data = _checked(stem, path, {**header, **body})
+                    with atomic_write(path) as f:
+                        f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+                    done.add(stem)
+                    _record_progress(ctx, key, done)
+                    print(f"evaluate {name}: {stem} done in {time.perf_counter() - start:.1f} s -> {path}", flush=True)
                 written.append(path)
                 scalars = _summary(stem, body)
                 summary.update(scalars)
                 tracker.log_metrics(header["train_steps"], scalars)
                 tracker.log_artifact(path, "metrics")
-                print(f"evaluate {name}: {stem} done in {time.perf_counter() - start:.1f} s -> {path}", flush=True)
         for path in sorted((ctx.out / "media").glob("*")) if (ctx.out / "media").is_dir() else []:
             tracker.log_artifact(path, "media")
         SUMMARY_ROOT.mkdir(exist_ok=True)
         with atomic_write(SUMMARY_ROOT / f"{name}.json") as f:
             f.write((json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+        (ctx.out / PROGRESS).unlink(missing_ok=True)
         status = "FINISHED"
     finally:
         tracker.finish(status)
     return written
+
+
+def run_as_job(params: Params, name: str, params_path: str, tracking: str) -> None:
+    """The stage: :func:`run` in a job of ``launcher.kind`` (Slurm: ``launcher.evaluate_cluster_profile``),
+    followed until it ends."""
+    from pipeline.cluster_profiles import load_profile
+    from pipeline.launch import run_module_job  # submitit is imported only when a stage launches
+
+    checkpoint = RUNS_ROOT / name / "checkpoint.pt"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint}: run train@{name} first")
+    out = METRICS_ROOT / name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / PROGRESS).unlink(missing_ok=True)  # a new stage run measures everything
+    la = params.launcher
+    profile = load_profile(la.evaluate_cluster_profile) if la.kind == "slurm" else None
+    run_module_job("pipeline.evaluate", [name, "--params", params_path, "--tracking", tracking, "--in-process"],
+                   JOB_LOGS / name, launcher=la.kind, profile=profile)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,11 +327,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("experiment", help="a key of experiments in params.yaml")
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--tracking", choices=("mlflow", "none"), default=os.environ.get("DIGAN_TRACKING", "mlflow"))
+    p.add_argument("--in-process", action="store_true",
+                   help="measure in this process instead of submitting a job (what the job runs)")
     args = p.parse_args(argv)
     try:
         params = load_params(args.params)
         if args.experiment not in params.experiments:
             raise ConfigError(f"experiments.{args.experiment}: not in {sorted(params.experiments)}")
+        if not args.in_process:
+            from pipeline.launch import JobFailedError
+
+            try:
+                run_as_job(params, args.experiment, args.params, args.tracking)
+            except JobFailedError as e:
+                print(f"evaluate {args.experiment}: the evaluation job failed:\n{e}", file=sys.stderr)
+                return 1
+            return 0
         written = run(params, args.experiment, args.tracking)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"evaluate {args.experiment}: error: {e}", file=sys.stderr)

@@ -1,11 +1,13 @@
-"""Launch DIGAN training through submitit, on this machine (``local``) or on Slurm (``slurm``).
+"""Launch DIGAN jobs through submitit, on this machine (``local``) or on Slurm (``slurm``): trainings
+and, through :func:`run_module_job`, the evaluate stage's evaluations.
 
     python -m pipeline.launch --launcher slurm --profile local --config C --set k=v --out DIR
 
 The call blocks until the job ends, streams the job's log lines as they are written, and raises
 :class:`JobFailedError` with the job's error text if it fails. Each task runs ``python -m digan.train``
-as a child process so that a preemption signal can stop training cleanly (digan checkpoints on
-SIGTERM) before submitit requeues the job; the requeued job resumes from ``<out>/checkpoint.pt``.
+(or the evaluation's module) as a child process so that a preemption signal can stop it cleanly (digan
+checkpoints on SIGTERM) before submitit requeues the job; the requeued job resumes from
+``<out>/checkpoint.pt``.
 """
 from __future__ import annotations
 
@@ -67,16 +69,19 @@ def train_argv(cfg_path: Path | None, overrides: list[str], out_dir: Path) -> li
     return argv + ["--out", str(out_dir)]
 
 
-class TrainingTask(submitit.helpers.Checkpointable):
-    """What each task of a job runs: ``python -m digan.train ARGV`` in the process group of the job."""
+class ModuleTask(submitit.helpers.Checkpointable):
+    """What each task of a job runs: ``python -m <module> ARGV`` (``digan.train`` for a training, the
+    evaluate stage's own module for an evaluation) in the process group of the job."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str = "digan.train") -> None:
+        self.module = module
         self._proc: subprocess.Popen | None = None
 
     def __getstate__(self) -> dict:
-        return {}  # the child process belongs to one run of the job, not to its requeued successor
+        return {"module": self.module}  # the child process belongs to one run of the job, not its requeued successor
 
     def __setstate__(self, state: dict) -> None:
+        self.module = state.get("module", "digan.train")
         self._proc = None
 
     def __call__(self, argv: list[str]) -> None:
@@ -84,7 +89,7 @@ class TrainingTask(submitit.helpers.Checkpointable):
         preempt = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
         # The child ignores the preemption signal (Slurm sends it to every process of the step); it is
         # stopped with SIGTERM instead, on every rank, before submitit checkpoints and requeues.
-        self._proc = subprocess.Popen([sys.executable, "-m", "digan.train", *argv], env=env,
+        self._proc = subprocess.Popen([sys.executable, "-m", self.module, *argv], env=env,
                                       preexec_fn=lambda: signal.signal(preempt, signal.SIG_IGN))
         submitit_handler = signal.getsignal(preempt)
         preempted: list[int] = []
@@ -101,19 +106,19 @@ class TrainingTask(submitit.helpers.Checkpointable):
         if rc == INTERRUPTED:
             # SIGTERM from Slurm (requeue, preemption, cancel): the checkpoint is written. Leave without
             # a result so that a requeued job is still awaited, and a cancelled one ends as cancelled.
-            print(f"training interrupted (exit {rc}); checkpoint written", file=sys.stderr, flush=True)
+            print(f"{self.module} interrupted (exit {rc}); checkpoint written", file=sys.stderr, flush=True)
             sys.exit(rc)
         if rc != 0:
-            raise RuntimeError(f"python -m digan.train {' '.join(argv)} exited with code {rc}")
+            raise RuntimeError(f"python -m {self.module} {' '.join(argv)} exited with code {rc}")
 
-    def _stop_training(self) -> None:
-        """SIGTERM the training child and wait for the checkpoint it writes before exiting."""
+    def _stop_child(self) -> None:
+        """SIGTERM the child and wait for what it writes on the way out (a training's checkpoint)."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
             self._proc.wait()
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
-        self._stop_training()
+        self._stop_child()
         return super().checkpoint(*args, **kwargs)
 
 
@@ -267,7 +272,7 @@ def submit_array(cfg_path: Path | None, overrides: list[list[str]], out_dirs: li
         out.mkdir(parents=True, exist_ok=True)
     executor = make_executor(launcher, profile, out_dirs[0].parent / "submitit" if len(out_dirs) > 1
                              else out_dirs[0] / "submitit", parallelism)
-    task = TrainingTask()
+    task = ModuleTask("digan.train")
     with executor.batch():
         jobs = [executor.submit(task, train_argv(cfg_path, o, out)) for o, out in zip(overrides, out_dirs)]
     tasks = int((profile or {}).get("nodes", 1)) * int((profile or {}).get("tasks_per_node", 1))
@@ -275,6 +280,16 @@ def submit_array(cfg_path: Path | None, overrides: list[list[str]], out_dirs: li
         _record_job(out, job, launcher, tasks if launcher == "slurm" else 1)
         print(f"submitted job {job.job_id} ({launcher}) -> {out}", flush=True)
     return jobs
+
+
+def run_module_job(module: str, argv: list[str], folder: Path, *, launcher: str, profile: dict | None) -> None:
+    """Run ``python -m module ARGV`` as one job of one task (an evaluation), stream its log and wait;
+    :class:`JobFailedError` with the job's error text if it fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    executor = make_executor(launcher, profile, folder)
+    job = executor.submit(ModuleTask(module), argv)
+    print(f"submitted job {job.job_id} ({launcher}): python -m {module} {' '.join(argv)}", flush=True)
+    wait_for([job])
 
 
 def main(argv: list[str] | None = None) -> int:

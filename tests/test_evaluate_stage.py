@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 import yaml
 
@@ -124,3 +125,66 @@ def test_every_analysis_writes_what_its_schema_says(tmp_path, monkeypatch):
     for path in written:
         RESULTS[path.stem].model_validate(json.loads(path.read_text()))
     assert (tmp_path / "metrics/main/media/prediction.png").is_file()
+
+
+def _set_launcher(tmp_path, **launcher) -> None:
+    data = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    data["launcher"].update(launcher)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
+
+
+def test_the_stage_measures_in_a_job_streams_its_log_and_fails_with_its_error(tmp_path, monkeypatch, capsys):
+    """Issue 13: the evaluate stage is a job of the launcher (here submitit's local one), not the DVC process."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    _stage_inputs(tmp_path, ["quality", "speed"])
+    assert stage.main(["main", "--tracking", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "submitted job" in out and "(local): python -m pipeline.evaluate main" in out
+    assert "task 0] evaluate main: on cpu" in out  # the job's own log, streamed
+    speed = json.loads((tmp_path / "metrics/main/speed.json").read_text())
+    assert speed["device"].startswith("cpu (")  # Table 3 says where it was measured
+    assert not (tmp_path / "metrics/main" / stage.PROGRESS).exists()
+    assert list((tmp_path / stage.JOB_LOGS / "main").glob("*_log.out"))
+
+    probe_path("synthetic").unlink()  # fails inside the job
+    assert stage.main(["main", "--tracking", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "the evaluation job failed" in err and str(probe_path("synthetic")) in err
+
+
+def test_a_requeued_evaluation_keeps_the_files_it_finished(tmp_path, monkeypatch):
+    """A job requeued after its time limit measures only what it had not written; a changed protocol
+    measures everything again."""
+    monkeypatch.chdir(tmp_path)
+    params = _stage_inputs(tmp_path, ["quality", "motion_d"])
+    measured: list[str] = []
+    real = dict(stage.MEASURES)
+
+    def failing_motion_d(ctx):
+        raise RuntimeError("time limit")
+
+    def spy(stem):
+        return lambda ctx: measured.append(stem) or real[stem](ctx)
+
+    monkeypatch.setitem(stage.MEASURES, "quality", spy("quality"))
+    monkeypatch.setitem(stage.MEASURES, "motion_d", failing_motion_d)
+    with pytest.raises(RuntimeError, match="time limit"):
+        stage.run(params, "main", "none")
+    first = (tmp_path / "metrics/main/quality.json").read_text()
+    assert measured == ["quality"] and (tmp_path / "metrics/main" / stage.PROGRESS).is_file()
+
+    monkeypatch.setitem(stage.MEASURES, "motion_d", spy("motion_d"))
+    written = stage.run(params, "main", "none")
+    assert measured == ["quality", "motion_d"] and [p.stem for p in written] == ["quality", "motion_d"]
+    assert (tmp_path / "metrics/main/quality.json").read_text() == first
+    summary = json.loads((tmp_path / "summary/main.json").read_text())
+    assert any(k.startswith("quality.") for k in summary) and not (tmp_path / "metrics/main" / stage.PROGRESS).exists()
+
+    monkeypatch.setitem(stage.MEASURES, "motion_d", failing_motion_d)
+    with pytest.raises(RuntimeError):
+        stage.run(params, "main", "none")
+    changed = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={"samples": 6})})
+    monkeypatch.setitem(stage.MEASURES, "motion_d", spy("motion_d"))
+    stage.run(changed, "main", "none")
+    assert measured == ["quality", "motion_d", "quality", "quality", "motion_d"]

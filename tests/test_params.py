@@ -90,6 +90,10 @@ def test_shared_and_own_sigma_t():
     (lambda d: d["experiments"]["main"].update(real_store="test"), "experiments.main.real_store"),
     (lambda d: d["experiments"]["main"].update(real_split="tset"), "experiments.main.real_split"),
     (lambda d: d["launcher"].update(kind="slurm", cluster_profile="no-such-cluster"), "launcher.cluster_profile"),
+    (lambda d: d["launcher"].update(kind="slurm", evaluate_cluster_profile="no-such"),
+     "launcher.evaluate_cluster_profile"),
+    (lambda d: d["launcher"].update(kind="slurm", evaluate_cluster_profile="example-gpu"),
+     "launcher.evaluate_cluster_profile: an evaluation job runs one process"),
 ])
 def test_bad_params_name_the_key(tmp_path, edit, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):

@@ -1,6 +1,7 @@
 """Training launched through submitit: locally, and on a real Slurm cluster
 (``bash slurm/local-cluster/start.sh``). Cluster tests skip without ``sinfo``, unless
 DIGAN_REQUIRE_SLURM=1, where a missing cluster is a failure (CI starts one)."""
+import json
 import os
 import re
 import subprocess
@@ -211,3 +212,23 @@ def test_a_second_launch_re_attaches_to_the_job_still_training_the_run(slurm, tm
     assert len(list((out / "submitit").glob("*_submitted.pkl"))) == 1  # one job, not two
     assert load_state(out)["step"] == 320
     assert active_job(out) is None  # ended: a later launch submits (and resumes as done)
+
+
+def test_evaluate_stage_with_slurm_launcher_runs_a_cluster_job(slurm, tmp_path):
+    """pipeline.evaluate (the DVC stage) with launcher.kind slurm: the analyses run in a job of
+    launcher.evaluate_cluster_profile, whose log is streamed; the stage process measures nothing itself."""
+    from tests.test_evaluate_stage import _set_launcher, _stage_inputs
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        _stage_inputs(tmp_path, ["quality", "speed"])
+    finally:
+        os.chdir(cwd)
+    _set_launcher(tmp_path, kind="slurm", cluster_profile="local", evaluate_cluster_profile="local")
+    proc = subprocess.run([sys.executable, "-m", "pipeline.evaluate", "main"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO), "DIGAN_TRACKING": "none"})
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert re.search(r"submitted job \d+ \(slurm\): python -m pipeline.evaluate main", proc.stdout)
+    assert re.search(r"\[job \d+ task 0\] evaluate main: speed done", proc.stdout)
+    assert json.loads((tmp_path / "metrics/main/speed.json").read_text())["device"].startswith("cpu (")

@@ -22,7 +22,7 @@ CHUNK = 64  # pairs per D call, rounded down to a multiple of the minibatch-std 
 
 @torch.no_grad()
 def motion_d_response(state: Mapping[str, Any], store: str | Path, *, deltas: int = 11, pairs: int = 32,
-                      seed: int = 0, split: str = "all") -> dict:
+                      seed: int = 0, split: str = "all", device: torch.device | str = "cpu") -> dict:
     """Mean and std over ``pairs`` real clips of the motion-D logit of (i_0, i_1, Δt) for each Δt in
     linspace(0, 1, ``deltas``), with the D of a loaded training checkpoint ``state``.
 
@@ -41,7 +41,7 @@ def motion_d_response(state: Mapping[str, Any], store: str | Path, *, deltas: in
         raise ValueError(f"clip store {store} is {clips.resolution} but the checkpoint's resolution is {side}")
     D = VideoDiscriminators(cfg.discriminator, side, cfg.generator.num_classes)
     D.load_state_dict(state["D"])
-    D.eval()
+    D.eval().to(device)
 
     pool = np.arange(len(clips)) if split == "all" else clips.split_indices(split)
     group = cfg.discriminator.mbstd_group
@@ -52,8 +52,8 @@ def motion_d_response(state: Mapping[str, Any], store: str | Path, *, deltas: in
         raise ValueError(f"clip store {store} has no clips in split {split!r}")
     chosen = np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))
     ends = np.stack([clips.frames_at(int(i), [0, clips.frames - 1]) for i in chosen])  # [n, 2, H, W, 3]
-    frames = torch.from_numpy(ends).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
-    labels = torch.from_numpy(clips.labels[chosen]) if cfg.generator.num_classes else None
+    frames = torch.from_numpy(ends).to(device).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
+    labels = torch.from_numpy(clips.labels[chosen]).to(device) if cfg.generator.num_classes else None
 
     chunk = max(group, CHUNK - CHUNK % group)
     grid = np.linspace(0.0, 1.0, deltas)
@@ -62,7 +62,7 @@ def motion_d_response(state: Mapping[str, Any], store: str | Path, *, deltas: in
         logits = []
         for s in range(0, n, chunk):
             part = slice(s, s + chunk)
-            dt = torch.full((len(frames[part]),), float(delta))
+            dt = torch.full((len(frames[part]),), float(delta), device=frames.device)
             x = motion_input(frames[part, 0], frames[part, 1], dt)
             logits.append(D.motion(x, labels[part] if labels is not None else None).flatten())
         values = torch.cat(logits).double()

@@ -12,9 +12,11 @@ small timing helper is repeated here).
 """
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -34,6 +36,21 @@ def _median_seconds(fn: Callable[[], object], repeats: int, device: torch.device
 
     timed()
     return statistics.median(timed() for _ in range(repeats))
+
+
+def describe_device(device: torch.device) -> str:
+    """The device by name, so a Table 3 time says what it was measured on: ``cuda:0 (NVIDIA H200)`` or
+    ``cpu (<CPU model>)``."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    model = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    return f"{device.type} ({model or 'unknown model'})"
 
 
 def _latents(G: Generator, batch: int, device: torch.device) -> dict:
@@ -84,7 +101,7 @@ def measure_generation_speed(G: Generator, *, frames: int = 16, batch_size: int 
     return {
         "resolution": G.cfg.resolution,
         "frames": frames,
-        "device": str(dev),
+        "device": describe_device(dev),
         "threads": torch.get_num_threads(),
         "variants": {
             "batch1": variant(one, 1),

@@ -64,13 +64,20 @@ class ProbeClassifier:
         self.frames = frames
         self.identity = identity
 
+    def to(self, device: torch.device | str) -> ProbeClassifier:
+        self.net.to(device)
+        return self
+
+    def _input(self, videos: Tensor) -> Tensor:
+        return to_probe_input(videos.to(next(self.net.parameters()).device), self.size)
+
     @torch.no_grad()
     def features(self, videos: Tensor) -> Tensor:
-        return self.net.embed(to_probe_input(videos, self.size))
+        return self.net.embed(self._input(videos))
 
     @torch.no_grad()
     def probabilities(self, videos: Tensor) -> Tensor:
-        return self.net(to_probe_input(videos, self.size)).softmax(dim=1)
+        return self.net(self._input(videos)).softmax(dim=1)
 
 
 def _clips(store: ClipStore, indices: np.ndarray) -> Tensor:
