@@ -24,6 +24,7 @@ import yaml
 
 from digan.atomic import atomic_write
 from digan.config import Config, ConfigError
+from digan.data.clip_store import ClipStore
 from digan.generate import load_generator
 from digan.training.checkpoint import load_checkpoint, save_atomic
 from digan.training.loop import CHECKPOINT_NAME, METRICS_NAME, RESUMABLE_CHANGES
@@ -60,8 +61,13 @@ def training_inputs(cfg: Config) -> dict[str, str]:
     plus its read time)."""
     data = Path(cfg.data.path)
     files = sorted(p for p in data.rglob("*") if p.is_file()) if data.is_dir() else []
+    root = data
+    base = ClipStore(data).base if (data / "meta.json").is_file() else None
+    if base is not None:  # an index store: its clips are its base store's
+        files = [p.resolve() for p in [*files, *base.data_files]]
+        root = Path(os.path.commonpath(files))
     return {"code": fingerprint(import_closure("digan.train")),
-            "data": fingerprint(files, data) if files else "none"}
+            "data": fingerprint(files, root) if files else "none"}
 
 
 def config_text(cfg: Config) -> str:

@@ -10,6 +10,7 @@ from digan.data.clip_store import (
     ClipStoreError,
     clips_from_video,
     write_clip_store,
+    write_index_store,
 )
 
 CLASSES = ["a", "b", "c"]
@@ -170,3 +171,33 @@ def test_meta_missing_keys(tmp_path):
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ClipStoreError, match="lacks"):
         ClipStore(path)
+
+
+def test_a_split_store_is_an_index_over_its_base_not_a_copy(tmp_path):
+    """Issue 13: UCF-101 ``train`` of ``all`` costs a few bytes per clip, not a second copy of the clips."""
+    base = ClipStore(_write(tmp_path / "all", n=9))
+    keep = [int(i) for i in base.split_indices("train")]
+    index = ClipStore(write_index_store(tmp_path / "train", tmp_path / "all", keep, params={"store": "train"}))
+    assert len(index) == len(keep) and not (tmp_path / "train" / "clips.npy").exists()
+    assert (tmp_path / "train" / "indices.npy").stat().st_size == 128 + 8 * len(keep)  # npy header + int64s
+    for n, i in enumerate(keep):
+        np.testing.assert_array_equal(index[n], base[i])
+        np.testing.assert_array_equal(index.frames_at(n, [0, T - 1]), base.frames_at(i, [0, T - 1]))
+        assert {**index.manifest[n], "clip_index": i} == base.manifest[i]
+    assert index.meta["params"] == {"store": "train"} and index.frames_shape == base.frames_shape
+    assert set(index.splits) == {"train"} and (index.labels == base.labels[keep]).all()
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(index))[1], base[keep[1]])
+    assert [p.name for p in index.data_files] == ["meta.json", "manifest.csv", "indices.npy",
+                                                  "meta.json", "manifest.csv", "clips.npy"]
+
+    # An index of an index reads the clips from the store that holds them.
+    nested = ClipStore(write_index_store(tmp_path / "some", tmp_path / "train", [2, 0]))
+    np.testing.assert_array_equal(nested[0], base[keep[2]])
+    assert nested.base.path.resolve() == (tmp_path / "all").resolve()
+
+    # A base rebuilt after the index was written is refused rather than read through stale clip numbers.
+    _write(tmp_path / "all", n=8, seed=1)
+    with pytest.raises(ClipStoreError, match="base store .* was rebuilt"):
+        ClipStore(tmp_path / "train")
+    with pytest.raises(ValueError, match="indices outside"):
+        write_index_store(tmp_path / "bad", tmp_path / "all", [9])

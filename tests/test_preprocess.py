@@ -155,6 +155,7 @@ def test_ucf101_centre_crop_resize_non_overlapping_clips_and_official_splits(ucf
     train_rows = [r for r in all_store.manifest if r["split"] == "train"]
     assert len(train_store) == len(train_rows) == len(all_store) - 2
     assert set(train_store.splits) == {"train"}
+    assert train_store.base is not None and not (out / "train" / "clips.npy").exists()  # an index, not a copy
     for j, row in enumerate(train_rows):
         np.testing.assert_array_equal(train_store[j], all_store[row["clip_index"]])
 

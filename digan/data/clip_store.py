@@ -7,6 +7,10 @@ Layout of a store directory:
 * ``manifest.csv`` one row per clip (``MANIFEST_COLUMNS``);
 * ``meta.json``   dataset name, shapes, class names and format version.
 
+A split store (UCF-101 ``train`` of ``all``) is an *index* over another store instead of a copy:
+``indices.npy`` (int64 clip numbers of the base store) in place of ``clips.npy``, and ``meta.json``
+names the base directory (``"base"``, relative). At paper scale a copy would add hundreds of GB.
+
 Stores are built in a temporary sibling directory and renamed into place, so a
 directory under the final name is always complete.
 """
@@ -14,6 +18,7 @@ directory under the final name is always complete.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -34,7 +39,7 @@ MANIFEST_COLUMNS = (
 )
 _INT_COLUMNS = ("clip_index", "class_index", "start_frame", "stride")
 _META_KEYS = ("dataset", "num_clips", "frames", "height", "width", "class_names")
-_CLIPS, _MANIFEST, _META = "clips.npy", "manifest.csv", "meta.json"
+_CLIPS, _MANIFEST, _META, _INDICES = "clips.npy", "manifest.csv", "meta.json", "indices.npy"
 
 
 class ClipStoreError(RuntimeError):
@@ -182,18 +187,71 @@ def _install(tmp_dir: Path, out_dir: Path) -> None:
         shutil.rmtree(old_dir)
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_index_store(out_dir: str | os.PathLike[str], base_dir: str | os.PathLike[str], indices: Sequence[int], *,
+                      params: Mapping[str, Any] | None = None) -> Path:
+    """A store at ``out_dir`` holding clips ``indices`` of the store at ``base_dir`` without copying them
+    (the module docstring); it is installed atomically, as :func:`write_clip_store`'s stores."""
+    out_dir, base = Path(out_dir), ClipStore(base_dir)
+    rows = np.asarray(indices, dtype=np.int64)
+    if rows.size == 0:
+        raise ValueError(f"no clips to index in {out_dir}")
+    if rows.min() < 0 or rows.max() >= len(base):
+        raise ValueError(f"indices outside the {len(base)} clips of {base.path}")
+    manifest = [base.manifest[int(i)] for i in rows]
+    while base.base is not None:  # an index over an index points at the store holding the clips
+        rows, base = base._rows[rows], base.base
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        np.save(tmp_dir / _INDICES, rows)
+        with open(tmp_dir / _MANIFEST, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
+            writer.writeheader()
+            for n, row in enumerate(manifest):
+                writer.writerow({**row, "clip_index": n})
+        meta = {**{k: base.meta[k] for k in ("format_version", "dataset", "frames", "height", "width",
+                                              "class_names")},
+                "num_clips": int(rows.size), "base": os.path.relpath(base.path.resolve(), out_dir.resolve()),
+                "base_meta_sha256": _sha256(base.path / _META)}
+        if params is not None:
+            meta["params"] = dict(params)
+        (tmp_dir / _META).write_text(json.dumps(meta, indent=2))
+        for name in (_INDICES, _MANIFEST, _META):
+            with open(tmp_dir / name, "rb+") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(tmp_dir)
+        _install(tmp_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return out_dir
+
+
 class ClipStore:
-    """Read-only random access to a clip store (memory-mapped clips)."""
+    """Read-only random access to a clip store (memory-mapped clips), or to an index over one."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        missing = [n for n in (_META, _MANIFEST, _CLIPS) if not (self.path / n).is_file()]
+        if not (self.path / _META).is_file():
+            raise ClipStoreError(f"{self.path} is not a complete clip store (missing {_META})")
+        with open(self.path / _META) as fh:
+            self.meta: dict[str, Any] = json.load(fh)
+        data = _INDICES if "base" in self.meta else _CLIPS
+        missing = [n for n in (_MANIFEST, data) if not (self.path / n).is_file()]
         if missing:
             raise ClipStoreError(
                 f"{self.path} is not a complete clip store (missing {', '.join(missing)})"
             )
-        with open(self.path / _META) as fh:
-            self.meta: dict[str, Any] = json.load(fh)
+        # An index store reads its clips from the base store, through its clip numbers.
+        self.base = ClipStore(self.path / self.meta["base"]) if "base" in self.meta else None
+        self._rows = np.load(self.path / _INDICES) if self.base is not None else None
+        if self.base is not None and _sha256(self.base.path / _META) != self.meta.get("base_meta_sha256"):
+            raise ClipStoreError(f"{self.path}: its base store {self.base.path} was rebuilt since this index "
+                                 "was written; build both again")
         if self.meta.get("format_version") != FORMAT_VERSION:
             raise ClipStoreError(
                 f"{self.path}: unsupported format_version {self.meta.get('format_version')!r}"
@@ -209,17 +267,29 @@ class ClipStore:
                 {k: int(v) if k in _INT_COLUMNS else v for k, v in row.items()} for row in reader
             ]
         self._clips: np.ndarray | None = None
-        shape = self._array().shape
+        shape = (len(self._rows), *self.base.frames_shape) if self.base is not None else self._array().shape
         expected = (self.meta["num_clips"], *self.frames_shape)
         if shape != expected or len(self.manifest) != shape[0]:
             raise ClipStoreError(
-                f"{self.path}: clips.npy shape {shape}, manifest rows {len(self.manifest)}, "
+                f"{self.path}: {data} shape {shape}, manifest rows {len(self.manifest)}, "
                 f"meta expects {expected}"
             )
         self.labels = np.array([r["class_index"] for r in self.manifest], dtype=np.int64)
         self.splits = np.array([r["split"] for r in self.manifest])
 
+    @property
+    def data_files(self) -> list[Path]:
+        """Every file the clips are read from (an index store's own files and its base's)."""
+        own = [self.path / n for n in (_META, _MANIFEST, _INDICES if self.base is not None else _CLIPS)]
+        return own + (self.base.data_files if self.base is not None else [])
+
+    def _row(self, index: int) -> int:
+        """The clip's number in the array that holds it."""
+        return int(self._rows[index]) if self._rows is not None else index
+
     def _array(self) -> np.ndarray:
+        if self.base is not None:
+            return self.base._array()
         # Opened lazily so that a pickled store (e.g. sent to DataLoader
         # workers) reopens its own memmap instead of copying the clip data.
         if self._clips is None:
@@ -259,7 +329,7 @@ class ClipStore:
 
     def __getitem__(self, index: int) -> np.ndarray:
         """Clip ``index`` as a writable [T, H, W, 3] uint8 copy (safe for torch)."""
-        return np.array(self._array()[index])
+        return np.array(self._array()[self._row(index)])
 
     def frames_at(self, index: int, frame_indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Selected frames [K, H, W, 3] of clip ``index``, reading only those from disk.
@@ -267,4 +337,4 @@ class ClipStore:
         Frame-pair discriminators need 2 of T frames; fancy-indexing the memmap
         avoids paging in the whole clip.
         """
-        return np.array(self._array()[index, np.asarray(frame_indices, dtype=np.int64)])
+        return np.array(self._array()[self._row(index), np.asarray(frame_indices, dtype=np.int64)])

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from digan.atomic import atomic_write
-from digan.data.clip_store import ClipStore, ClipStoreError, clips_from_video, write_clip_store
+from digan.data.clip_store import ClipStore, ClipStoreError, clips_from_video, write_clip_store, write_index_store
 from digan.data.preprocess_config import PreprocessConfig
 from digan.data.real import SPECS
 from digan.data.real.listing import Listing, PreprocessError, Source, image_files
@@ -331,20 +331,12 @@ def _row(dataset: str, source: Source, start: int, stride: int) -> dict[str, Any
 
 
 def _derive_store(src: Path, dst: Path, partitions: tuple[str, ...], params: dict[str, Any]) -> int:
-    """Copy the clips of ``partitions`` from a superset store instead of decoding again."""
+    """The clips of ``partitions`` of a superset store, as an index over it (no copy, no decoding)."""
     store = ClipStore(src)
     keep = [i for i, row in enumerate(store.manifest) if row["split"] in partitions]
     if not keep:
         raise PreprocessError(f"no clips in partitions {list(partitions)} for {dst}")
-
-    def clips() -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
-        for i in keep:
-            row = {k: v for k, v in store.manifest[i].items() if k != "clip_index"}
-            yield store[i], row
-
-    frames, height, width, _ = store.frames_shape
-    write_clip_store(dst, clips(), dataset=store.meta["dataset"], frames=frames, height=height, width=width,
-                     class_names=store.class_names, params=params)
+    write_index_store(dst, src, keep, params=params)
     return len(keep)
 
 

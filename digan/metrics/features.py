@@ -64,10 +64,12 @@ class VideoSource:
     def fingerprint(self) -> str:
         h = hashlib.sha256()
         if self.is_clip_store:
-            for name in ("meta.json", "manifest.csv"):
-                h.update((self.path / name).read_bytes())
-            st = (self.path / "clips.npy").stat()
-            h.update(f"{st.st_size}:{st.st_mtime_ns}:{self.split}".encode())
+            for path in ClipStore(self.path).data_files:  # an index store's and its base's
+                if path.suffix == ".npy":
+                    st = path.stat()
+                    h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}:{self.split}".encode())
+                else:
+                    h.update(path.read_bytes())
         else:
             for p in self._files():
                 st = p.stat()
