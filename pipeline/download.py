@@ -33,7 +33,7 @@ from digan.config import ConfigError
 from digan.data.real import DATASETS, SPECS
 from digan.data.real.layout_report import LayoutReport
 from digan.data.real.spec import DatasetSource, RawLayout, RemoteFile
-from digan.data.sources import check_obtainable, load_sources
+from digan.data.sources import check_obtainable, load_sources, require_available
 from digan.download import ChecksumError, download
 
 COMPLETE = ".complete.json"
@@ -316,7 +316,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="download cache (default: <out>/.downloads); kept so re-runs need no network")
     args = parser.parse_args(argv)
     try:
-        source = load_sources(read_params(args.params))[args.dataset]
+        params = read_params(args.params)
+        sources = load_sources(params)
+        require_available(sources, list(dict.fromkeys([*(params.get("download") or []), args.dataset])))
+        source = sources[args.dataset]
         run(source, args.out, args.downloads or args.out / ".downloads")
     except (ConfigError, StageError, ChecksumError) as err:
         print(f"download {args.dataset}: error: {err}", file=sys.stderr)

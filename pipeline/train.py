@@ -25,6 +25,7 @@ import yaml
 from digan.atomic import atomic_write
 from digan.config import Config, ConfigError
 from digan.data.clip_store import ClipStore
+from digan.data.sources import load_sources, require_available
 from digan.generate import load_generator
 from digan.training.checkpoint import load_checkpoint, save_atomic
 from digan.training.loop import CHECKPOINT_NAME, METRICS_NAME, RESUMABLE_CHANGES
@@ -199,6 +200,8 @@ def run(params: Params, name: str) -> Path:
         write_curve_header(CURVES_ROOT / f"{name}.csv")
         print(f"train {name}: not trained; evaluates the pretrained {exp.pretrained.path} -> {checkpoint}", flush=True)
         return run_dir
+    # Every dataset of the profile, so a missing one is reported before the first job, not after days of another's.
+    require_available(load_sources({"datasets": params.datasets}), params.download)
     cfg = experiment_config(params, name)
     run_dir = RUNS_ROOT / name
     inputs = training_inputs(cfg)

@@ -135,3 +135,32 @@ def test_a_typo_in_any_section_fails_the_check_naming_the_key(tmp_path, capsys, 
 
     assert main(["--params", str(_write(tmp_path, edit))]) == 2
     assert key in capsys.readouterr().err
+
+
+def test_paper_ucf101_is_the_paper_profiles_ucf101_rows(tmp_path):
+    """Issue 13: with UCF-101 alone, `-S profile=paper_ucf101` runs the paper profile's UCF-101 experiments,
+    unchanged, and no stage of another dataset."""
+    from dvc.utils.hydra import compose_and_dump
+
+    composed = {}
+    for profile in ("paper", "paper_ucf101"):
+        compose_and_dump(tmp_path / f"{profile}.yaml", str(REPO / "conf"), None, "config", "", [f"profile={profile}"])
+        composed[profile] = yaml.safe_load((tmp_path / f"{profile}.yaml").read_text())
+    paper, ucf = composed["paper"], composed["paper_ucf101"]
+    assert ucf["download"] == ["ucf101"] and list(ucf["clip_sets"]) == ["ucf101"]
+    assert ucf["experiments"] == {k: v for k, v in paper["experiments"].items() if v["clips"] == "ucf101"}
+    assert len(ucf["experiments"]) == 8
+    shared = set(paper) - {"profile", "download", "clip_sets", "experiments"}
+    assert {k: ucf[k] for k in shared} == {k: paper[k] for k in shared}
+    assert load_params(tmp_path / "paper_ucf101.yaml").profile == "paper_ucf101"
+
+
+def test_the_train_stage_names_every_missing_dataset_before_submitting_a_job(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    params = _write(tmp_path, lambda d: d.update(download=["taichi", "sky"]))
+    from pipeline.train import main as train
+
+    assert train(["main", "--params", str(params)]) == 2
+    err = capsys.readouterr().err
+    assert "2 of the datasets to download cannot be obtained" in err and "datasets.sky" in err
+    assert not (tmp_path / "runs").exists()

@@ -299,3 +299,26 @@ def test_switching_from_local_dir_to_download_never_touches_the_users_folders(
     assert _run("sky", params, out) == 0
     assert not (out / "sky/sky_train").is_symlink() and (out / "sky/sky_train/w/1/f.jpg").read_bytes() == b"new"
     assert (local / "sky_train/v/1/f.jpg").read_bytes() == b"mine" and not (local / "sky_train/w").exists()
+
+
+def test_missing_datasets_are_reported_together_before_anything_is_fetched(
+        server: FileServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: a user with UCF-101 only, on the paper profile's download list, hears once which datasets are
+    missing and what the switch is, from whichever download stage DVC runs first; nothing is fetched."""
+    data, splits = _ucf_archives(server.root)
+    params = _ucf_params(server, tmp_path, _sha(data), None)
+    content = yaml.safe_load(params.read_text())
+    content["datasets"]["kinetics_food"] = {"local_dir": str(tmp_path / "no-such-dir")}
+    content["download"] = ["ucf101", "taichi", "sky", "kinetics_food"]
+    params.write_text(yaml.safe_dump(content))
+    assert _run("ucf101", params, tmp_path / "raw") == 1
+    err = capsys.readouterr().err
+    assert "3 of the datasets to download cannot be obtained" in err
+    assert "datasets.taichi: no files to download" in err and "datasets.sky: no files to download" in err
+    assert f"datasets.kinetics_food.local_dir: {tmp_path / 'no-such-dir'} is not a directory" in err
+    assert "dvc exp run -S profile=paper_ucf101" in err
+    assert not (tmp_path / "raw").exists()
+
+    content["download"] = ["ucf101"]  # the paper_ucf101 profile's list
+    params.write_text(yaml.safe_dump(content))
+    assert _run("ucf101", params, tmp_path / "raw") == 0

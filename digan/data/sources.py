@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from dataclasses import replace
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import create_model, field_validator
@@ -115,6 +115,32 @@ def check_obtainable(source: DatasetSource) -> None:
         prefix = f"datasets.{source.name}"
         raise ConfigError(f"{prefix}: no files to download and no local_dir; set {prefix}.local_dir to the "
                           f"directory holding the videos" + SPECS[source.name].local_hint)
+
+
+def why_unavailable(source: DatasetSource) -> str | None:
+    """Why ``source`` cannot be obtained (no archive and no ``local_dir``, or a ``local_dir`` that is not a
+    directory), or None."""
+    if source.local_dir is not None and not Path(source.local_dir).expanduser().is_dir():
+        return f"datasets.{source.name}.local_dir: {source.local_dir} is not a directory"
+    try:
+        check_obtainable(source)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+# What the pipeline suggests when datasets are missing (README "Real datasets" and "Profiles").
+PARTIAL_DATA_HINT = ("Provide them (README, Real datasets), or with UCF-101 alone run its rows of the paper profile: "
+                     "dvc exp run -S profile=paper_ucf101")
+
+
+def require_available(sources: dict[str, DatasetSource], names: list[str], hint: str = PARTIAL_DATA_HINT) -> None:
+    """One error naming every dataset of ``names`` that cannot be obtained, so a run with several missing
+    datasets says so once, before any of them is fetched or any job submitted."""
+    problems = [why for why in (why_unavailable(sources[n]) for n in names) if why is not None]
+    if problems:
+        raise ConfigError(f"{len(problems)} of the datasets to download cannot be obtained:\n  - "
+                          + "\n  - ".join(problems) + (f"\n{hint}" if hint else ""))
 
 
 def load_sources(params: dict[str, Any]) -> dict[str, DatasetSource]:
