@@ -112,6 +112,19 @@ class Probe(Schema):
     seed: int = 0
 
 
+class WeightFile(Schema):
+    """Where one file of a backbone's weights is fetched from (a mirror, or a local server)."""
+
+    url: str
+    sha256: Annotated[str, Field(pattern=f"^{SHA256_HEX.pattern}$")] | None = None  # None: recorded on first use
+
+
+class WeightSources(Schema):
+    """Overrides of the backbones' download sources; a file left out keeps its published URL."""
+
+    c3d: dict[Literal["conv3d_deepnetA_ucf.npz", "mean2.npz"], WeightFile] = {}
+
+
 class Evaluate(Schema):
     """The metric protocol (paper Appendix A.2: 10 runs of 2,048 clips; IS over 10,000 videos)."""
 
@@ -185,6 +198,7 @@ class Params(Schema):
     clip_sets: dict[str, ClipSet] = {}
     synthetic_sets: dict[str, SyntheticSet] = {}
     weights: list[Annotated[str, one_of(BACKBONES, "backbone")]] = []
+    weight_sources: WeightSources = Field(default_factory=WeightSources)
     probes: dict[str, Probe] = {}
     evaluate: Evaluate = Field(default_factory=Evaluate)
     experiments: dict[str, Experiment] = {}

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from digan.config import ConfigError
+from digan.download import ChecksumError
 from digan.metrics.backbones.c3d import load_c3d
 from digan.metrics.backbones.i3d import load_i3d
 from digan.metrics.backbones.probe import train_probe
@@ -27,9 +28,12 @@ def probe_path(name: str) -> Path:
     return WEIGHTS_ROOT / f"probe_{name}.pt"
 
 
-def fetch_backbone(name: str) -> None:
-    loaders = {"i3d": load_i3d, "c3d": load_c3d}
-    loaders[name](backbone_dir(name))
+def fetch_backbone(name: str, params: Params) -> None:
+    if name == "i3d":
+        load_i3d(backbone_dir(name))
+    else:
+        sources = {file: (f.url, f.sha256 or None) for file, f in params.weight_sources.c3d.items()}
+        load_c3d(backbone_dir(name), sources=sources)
 
 
 def fit_probe(params: Params, name: str) -> dict:
@@ -53,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"weights: invalid params: {e}", file=sys.stderr)
         return 2
     if args.backbone:
-        fetch_backbone(args.backbone)
+        try:
+            fetch_backbone(args.backbone, params)
+        except (ChecksumError, OSError, ValueError) as e:  # a wrong digest, an unreachable or bad file
+            print(f"weights {args.backbone}: error: {e}", file=sys.stderr)
+            return 1
         print(f"weights {args.backbone}: {backbone_dir(args.backbone)}")
     else:
         report = fit_probe(params, args.probe)

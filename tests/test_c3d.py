@@ -196,3 +196,37 @@ def test_load_c3d_downloads_pins_and_reuses(ckpt: Checkpoint, served: FileServer
     again = load_c3d(weights_dir, progress=False)
     assert len(served.requests) == 2  # verified against the recorded digests, no network
     assert again.identity == classifier.identity
+
+
+def test_the_weights_stage_fetches_c3d_from_the_sources_in_params(ckpt: Checkpoint, scratch: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """weight_sources.c3d (a mirror, a local server) replaces the published URLs, pinned digest included."""
+    import yaml
+
+    from pipeline import weights as stage
+    from tests.helpers import REPO
+
+    root = scratch / "mirror"
+    root.mkdir()
+    (root / c3d.WEIGHTS_NAME).symlink_to(ckpt.weights)
+    (root / c3d.MEAN_NAME).symlink_to(ckpt.mean_path)
+    server = FileServer(root)
+    try:
+        params = yaml.safe_load((REPO / "params.yaml").read_text())
+        weights_sha = hashlib.sha256(ckpt.weights.read_bytes()).hexdigest()
+        params["weight_sources"] = {"c3d": {
+            c3d.WEIGHTS_NAME: {"url": server.url(c3d.WEIGHTS_NAME), "sha256": weights_sha},
+            c3d.MEAN_NAME: {"url": server.url(c3d.MEAN_NAME), "sha256": None}}}
+        (scratch / "params.yaml").write_text(yaml.safe_dump(params))
+        monkeypatch.chdir(scratch)
+        assert stage.main(["--backbone", "c3d", "--params", "params.yaml"]) == 0
+        assert sorted(r.path for r in server.requests) == sorted(f"/{n}" for n in (c3d.WEIGHTS_NAME, c3d.MEAN_NAME))
+        assert (scratch / "data/weights/c3d" / c3d.WEIGHTS_NAME).read_bytes() == ckpt.weights.read_bytes()
+
+        params["weight_sources"]["c3d"][c3d.WEIGHTS_NAME]["sha256"] = "0" * 64  # a wrong pin is refused
+        (scratch / "params.yaml").write_text(yaml.safe_dump(params))
+        assert stage.main(["--backbone", "c3d", "--params", "params.yaml"]) == 1
+        assert "sha256" in capsys.readouterr().err
+    finally:
+        server.stop()

@@ -210,10 +210,15 @@ class C3DClassifier:
                           for chunk in videos_uint8.split(batch_size)])
 
 
-def load_c3d(weights_dir: Path = Path("data/weights"), *, progress: bool = True) -> C3DClassifier:
-    """Download (if missing) and verify both TGANv2 files in ``weights_dir``, then build the classifier."""
+def load_c3d(weights_dir: Path = Path("data/weights"), *, progress: bool = True,
+             sources: dict[str, tuple[str, str | None]] | None = None) -> C3DClassifier:
+    """Download (if missing) and verify both TGANv2 files in ``weights_dir``, then build the classifier.
+    ``sources`` replaces the (url, sha256) of any of ``C3D_FILES`` (a mirror, or a local server in tests)."""
+    files = {**C3D_FILES, **(sources or {})}
+    if set(files) != set(C3D_FILES):
+        raise ValueError(f"C3D files are {sorted(C3D_FILES)}, got {sorted(files)}")
     paths = {name: download(url, Path(weights_dir) / name, sha256, progress=progress)
-             for name, (url, sha256) in C3D_FILES.items()}
+             for name, (url, sha256) in files.items()}
     state, mean = load_c3d_npz(paths[WEIGHTS_NAME], paths[MEAN_NAME])
     with torch.device("meta"):
         net = C3D()
