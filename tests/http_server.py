@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -53,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         files: FileServer = self.server.files  # type: ignore[attr-defined]
         header = self.headers.get("Range")
         files.requests.append(Request(self.path, header))
-        path = files.root / self.path.lstrip("/")
+        path = files.root / urllib.parse.unquote(self.path.lstrip("/"))  # "%20" names a space, as on real servers
         if not path.is_file():
             self.send_error(404)
             return
