@@ -38,7 +38,7 @@ from pipeline.results import ANALYSES
 if typing.TYPE_CHECKING:
     from digan.data.preprocess import PreprocessConfig
 
-PROFILES = ("default", "paper", "paper_ucf101", "smoke")
+PROFILES = ("default", "paper", "paper_ucf101", "paper_smoke", "smoke")
 BACKBONES = ("i3d", "c3d")
 CLIPS_ROOT = Path("data/clips")
 WEIGHTS_ROOT = Path("data/weights")

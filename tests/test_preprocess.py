@@ -371,6 +371,15 @@ def test_sky_frame_folders_keep_the_official_split_and_report_short_videos(tmp_p
     assert [(e["outcome"], e["source"]) for e in report["skipped"]] == [("too_short", "sky_train/vidA/2")]
 
 
+def test_frame_folders_under_a_relative_raw_directory_decode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stage's default --raw data/raw is relative: ffmpeg's concat list must still find every frame."""
+    write_pngs(tmp_path / "raw" / "sky" / "sky_train" / "vidA" / "1", pattern(16, 64, 36))
+    write_pngs(tmp_path / "raw" / "sky" / "sky_test" / "vidB" / "1", pattern(16, 64, 36))
+    monkeypatch.chdir(tmp_path)
+    report = preprocess_dataset("sky", Path("raw/sky"), Path("clips/sky"), cfg())
+    assert report["stores"]["train"]["clips"] == 1 and report["skipped"] == []
+
+
 def test_kinetics_food_classes_from_annotations_and_rotation_metadata(tmp_path: Path) -> None:
     raw = tmp_path / "raw" / "kinetics_food"
     header = "label,youtube_id,time_start,time_end,split\n"

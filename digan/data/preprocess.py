@@ -96,8 +96,9 @@ def _ffmpeg_input(source: Source, listfile: Path) -> tuple[list[str], int | None
     path = Path(source.path)
     if path.is_dir():
         images = image_files(path)
-        # The concat demuxer takes an explicit, sorted file list: no glob or numbering assumptions.
-        listfile.write_text("".join("file '" + str(p).replace("'", "'\\''") + "'\n"
+        # The concat demuxer takes an explicit, sorted file list: no glob or numbering assumptions. It resolves
+        # relative entries against the list's own directory, so every entry is absolute.
+        listfile.write_text("".join("file '" + str(p.absolute()).replace("'", "'\\''") + "'\n"
                                     for p in images))
         return ["-f", "concat", "-safe", "0", "-i", str(listfile)], len(images)
     if source.window is None:
