@@ -125,6 +125,13 @@ def prepare_run_dir(run_dir: Path, cfg: Config, inputs: dict[str, str] | None = 
 
 
 
+def trained_steps(run_dir: Path) -> int | None:
+    """The step of the run directory's checkpoint (None without one): a finished run needs no job, e.g. when
+    the stage re-runs after its DVC process was killed while the job ended."""
+    checkpoint = run_dir / CHECKPOINT_NAME
+    return int(load_checkpoint(checkpoint)["step"]) if checkpoint.is_file() else None
+
+
 def write_curve(run_dir: Path, out: Path) -> int:
     """The training log as CSV for ``dvc plots`` (one row per logged step)."""
     rows = [json.loads(line) for line in (run_dir / METRICS_NAME).read_text().splitlines() if line.strip()]
@@ -191,7 +198,7 @@ def write_curve_header(out: Path) -> None:
 
 
 def run(params: Params, name: str) -> Path:
-    from pipeline.launch import launch  # submitit is imported only when a stage trains
+    from pipeline.launch import active_job, launch  # submitit is imported only when a stage trains
 
     exp = params.experiments[name]
     if exp.pretrained is not None:
@@ -211,7 +218,11 @@ def run(params: Params, name: str) -> Path:
     config_path = prepare_run_dir(run_dir, cfg, inputs)
     profile = load_profile(la.cluster_profile) if la.kind == "slurm" else None
     os.environ["DIGAN_PROFILE"] = params.profile
-    launch(config_path, [], run_dir, launcher=la.kind, profile=profile)
+    done = trained_steps(run_dir)
+    if done is not None and done >= cfg.train.steps and (la.kind != "slurm" or active_job(run_dir) is None):
+        print(f"train {name}: {run_dir} is trained to step {done} of {cfg.train.steps}; no job needed", flush=True)
+    else:
+        launch(config_path, [], run_dir, launcher=la.kind, profile=profile)
     rows = write_curve(run_dir, CURVES_ROOT / f"{name}.csv")
     print(f"train {name}: {cfg.train.steps} steps done, {rows} logged steps -> {run_dir}", flush=True)
     return run_dir

@@ -24,14 +24,14 @@ class Request:
 
 
 class FileServer:
-    """Serve ``root`` on 127.0.0.1 (ephemeral port) from a daemon thread until ``stop``."""
+    """Serve ``root`` on 127.0.0.1 (an ephemeral port unless ``port``) from a daemon thread until ``stop``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, port: int = 0) -> None:
         self.root = root
         self.drop_after: int | None = None
         self.ignore_range = False
         self.requests: list[Request] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.files = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
