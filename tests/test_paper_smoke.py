@@ -22,7 +22,7 @@ from tests.helpers import fresh_copy, run_dvc
 from tests.http_server import FileServer
 from tests.test_slurm import slurm  # noqa: F401  (the cluster fixture)
 
-pytestmark = pytest.mark.full
+pytestmark = pytest.mark.paper_smoke
 PORT = 8765  # conf/profile/paper_smoke.yaml's URLs
 FIRST = "ucf101_all"  # the first train stage DVC runs
 
