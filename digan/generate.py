@@ -1,5 +1,6 @@
 """Video generation from a checkpoint: any number of frames, any times (t < 0 and t > 1 included),
-any resolution and any spatial window, computed in chunks of frames so long videos fit in memory.
+any resolution and any spatial window, computed in chunks of videos and frames sized to a memory budget
+(:mod:`digan.memory`), so long and large videos fit in memory.
 
     python -m digan.generate --checkpoint runs/default/checkpoint.pt --frames 64 --t-range 0 4 \\
         --resolution 256 --out video.mp4
@@ -18,6 +19,7 @@ from torch import Tensor
 
 from digan.config import config_from_dict
 from digan.data.video_io import write_video
+from digan.memory import DEFAULT_BUDGET_GB, forward_bytes, output_bytes, plan
 from digan.models.generator import Generator
 from digan.training.checkpoint import load_checkpoint
 
@@ -37,14 +39,44 @@ def generator_from_state(state: Mapping[str, Any], *, ema: bool = True, device: 
 
 
 @torch.no_grad()
+def synthesize_frames(G: Generator, w: Tensor, z_motion: Tensor, times: Tensor, *, resolution: int | None = None,
+                      spatial_range: tuple[float, float] = (0.0, 1.0), max_frames: int | None = None,
+                      memory_budget_gb: float = DEFAULT_BUDGET_GB, uint8: bool = False) -> Tensor:
+    """Frames ``[B, T, 3, H, W]`` at ``times`` ([T]) from W-space codes, synthesised in chunks of videos and
+    frames whose activations and the returned frames stay within ``memory_budget_gb`` (:mod:`digan.memory`).
+
+    Every video's frames depend only on its own codes and times, so the chunking changes no value beyond
+    float rounding. ``uint8`` converts each chunk as it is made (:func:`to_uint8`), so the call holds one
+    byte per output value instead of four.
+    """
+    batch, count = w.shape[0], times.shape[0]
+    times = times.to(w.device)
+    per_output = output_bytes(G, resolution) // (w.element_size() if uint8 else 1)
+    chunks = plan(forward_bytes(G, resolution) + per_output, batch, count, memory_budget_gb,
+                  fixed=batch * count * per_output, max_frames=max_frames)
+    out = None
+    for v in range(0, batch, chunks.videos):
+        for f in range(0, count, chunks.frames):
+            part = G.synthesize(w[v:v + chunks.videos], z_motion[v:v + chunks.videos], times[f:f + chunks.frames],
+                                resolution=resolution, spatial_range=spatial_range)
+            if uint8:
+                part = to_uint8(part)
+            if out is None:
+                out = part.new_empty(batch, count, *part.shape[2:])
+            out[v:v + chunks.videos, f:f + chunks.frames] = part
+    return out
+
+
+@torch.no_grad()
 def generate_frames(G: Generator, z: Tensor, z_motion: Tensor, times: Tensor, *, labels: Tensor | None = None,
                     resolution: int | None = None, spatial_range: tuple[float, float] = (0.0, 1.0),
-                    chunk: int = 16) -> Tensor:
-    """Frames ``[B, T, 3, H, W]`` at ``times`` ([T]); the mapping runs once, synthesis per chunk."""
-    w = G.mapping(z, labels)
-    parts = [G.synthesize(w, z_motion, times[i:i + chunk], resolution=resolution, spatial_range=spatial_range)
-             for i in range(0, times.shape[0], chunk)]
-    return torch.cat(parts, dim=1)
+                    chunk: int | None = None, memory_budget_gb: float = DEFAULT_BUDGET_GB,
+                    uint8: bool = False) -> Tensor:
+    """Frames ``[B, T, 3, H, W]`` at ``times`` ([T]); the mapping runs once, synthesis in chunks of at most
+    ``chunk`` frames sized to ``memory_budget_gb`` (:func:`synthesize_frames`)."""
+    return synthesize_frames(G, G.mapping(z, labels), z_motion, times, resolution=resolution,
+                             spatial_range=spatial_range, max_frames=chunk, memory_budget_gb=memory_budget_gb,
+                             uint8=uint8)
 
 
 def to_uint8(video: Tensor) -> Tensor:
@@ -79,14 +111,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", type=int, default=None, help="class for a class-conditional model")
     p.add_argument("--fps", type=int, default=8)
-    p.add_argument("--chunk", type=int, default=16, help="frames synthesised at once")
+    p.add_argument("--chunk", type=int, default=None, help="at most this many frames synthesised at once")
+    p.add_argument("--memory-budget-gb", type=float, default=DEFAULT_BUDGET_GB,
+                   help="videos and frames per synthesis call are chosen to stay within it (digan.memory)")
     p.add_argument("--raw-generator", action="store_true", help="use G instead of the EMA generator")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.frames < 1 or args.num_videos < 1 or args.chunk < 1:
+    if args.frames < 1 or args.num_videos < 1 or (args.chunk is not None and args.chunk < 1):
         raise SystemExit("--frames, --num-videos and --chunk must be >= 1")
     if Path(args.out).suffix.lower() not in (".mp4", ".gif"):
         raise SystemExit("--out must end in .mp4 or .gif")
@@ -103,10 +137,11 @@ def main(argv: list[str] | None = None) -> None:
     times = torch.linspace(args.t_range[0], args.t_range[1], args.frames)
     try:
         video = generate_frames(G, z, z_motion, times, labels=labels, resolution=args.resolution,
-                                spatial_range=tuple(args.spatial_range), chunk=args.chunk)
+                                spatial_range=tuple(args.spatial_range), chunk=args.chunk,
+                                memory_budget_gb=args.memory_budget_gb, uint8=True)
     except ValueError as e:
         raise SystemExit(str(e)) from e
-    write_video(args.out, tile_videos(to_uint8(video)), fps=args.fps)
+    write_video(args.out, tile_videos(video), fps=args.fps)
     print(f"wrote {args.out}: {args.num_videos} video(s), {args.frames} frames at t ∈ "
           f"[{args.t_range[0]}, {args.t_range[1]}], {video.shape[-1]}×{video.shape[-2]}")
 

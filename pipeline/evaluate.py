@@ -120,7 +120,7 @@ def _metrics(ctx: Context, metrics: tuple[str, ...], fake: Generated, *, runs: i
 
 
 def _final(ctx: Context, t_range: tuple[float, float] = (0.0, 1.0)) -> Generated:
-    return Generated(ctx.G, str(ctx.checkpoint), t_range)
+    return Generated(ctx.G, str(ctx.checkpoint), t_range, memory_budget_gb=ctx.params.evaluate.memory_budget_gb)
 
 
 def quality(ctx: Context) -> dict[str, Any]:
@@ -151,7 +151,8 @@ def fvd_curve(ctx: Context) -> dict[str, Any]:
         if points and points[-1]["step"] == step:
             continue  # the last snapshot is the final checkpoint's generator
         G = ctx.G if path == ctx.checkpoint else generator_from_state(state, device=ctx.device)
-        report = _metrics(ctx, DISTANCES, Generated(G, str(path)), runs=ev.analysis_runs, samples=ev.analysis_samples)
+        report = _metrics(ctx, DISTANCES, Generated(G, str(path), memory_budget_gb=ev.memory_budget_gb),
+                          runs=ev.analysis_runs, samples=ev.analysis_samples)
         points.append({"step": step, "checkpoint": str(path), "metrics": report["metrics"]})
     return {"points": points, "protocol": report["protocol"]}
 
@@ -172,7 +173,8 @@ def space(ctx: Context) -> dict[str, Any]:
 
     ev = ctx.params.evaluate
     return upsampling_fvd(ctx.G, _space_stores(ctx), backbone=ctx.backbone(ev.backbone), samples=ev.analysis_samples,
-                          runs=ev.analysis_runs, seed=ev.seed, cache_dir=FEATURE_CACHE)
+                          runs=ev.analysis_runs, seed=ev.seed, cache_dir=FEATURE_CACHE,
+                          memory_budget_gb=ev.memory_budget_gb)
 
 
 def space_recon(ctx: Context) -> dict[str, Any]:
@@ -180,14 +182,15 @@ def space_recon(ctx: Context) -> dict[str, Any]:
 
     ev = ctx.params.evaluate
     return space_reconstruction(ctx.G, ctx.store, _space_stores(ctx), clips=ev.projection_clips,
-                                steps=ev.projection_steps, seed=ev.seed)
+                                steps=ev.projection_steps, seed=ev.seed, memory_budget_gb=ev.memory_budget_gb)
 
 
 def prediction(ctx: Context) -> dict[str, Any]:
     from digan.analysis.prediction import prediction_ssim
 
     ev = ctx.params.evaluate
-    return prediction_ssim(ctx.G, ctx.store, clips=ev.projection_clips, steps=ev.projection_steps, seed=ev.seed)
+    return prediction_ssim(ctx.G, ctx.store, clips=ev.projection_clips, steps=ev.projection_steps, seed=ev.seed,
+                           memory_budget_gb=ev.memory_budget_gb)
 
 
 def motion_d(ctx: Context) -> dict[str, Any]:
@@ -203,11 +206,13 @@ def media(ctx: Context) -> dict[str, Any]:
     frames = json.loads((ctx.store / "meta.json").read_text())["frames"]
     long_run = frames > CLIP_FRAMES
     written = write_media(ctx.G, ctx.out / "media", kinds=LONG_VIDEO_MEDIA if long_run else CLIP_MEDIA,
-                          seed=ctx.params.evaluate.seed, long_frames=frames if long_run else 128)
+                          seed=ctx.params.evaluate.seed, long_frames=frames if long_run else 128,
+                          memory_budget_gb=ctx.params.evaluate.memory_budget_gb)
     if not long_run and ctx.G.cfg.motion:
         media_dir = ctx.out / "media"
         [figure] = write_prediction_figure(ctx.G, ctx.store, media_dir, steps=ctx.params.evaluate.projection_steps,
-                                           seed=ctx.params.evaluate.seed)
+                                           seed=ctx.params.evaluate.seed,
+                                           memory_budget_gb=ctx.params.evaluate.memory_budget_gb)
         name = f"{PREDICTION_MEDIA}.png"
         (media_dir / figure).replace(media_dir / name)  # Fig. 5: frames 6-8 given, 3-11 shown
         written[PREDICTION_MEDIA] = [name]

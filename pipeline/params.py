@@ -139,6 +139,9 @@ class Evaluate(Schema):
     projection_clips: AtLeastOne = 64
     speed_repeats: AtLeastOne = 3
     seed: int = 0
+    # GB that generation, rendering, projection and scoring may hold at once (digan.memory; its
+    # DEFAULT_BUDGET_GB, not imported here so that params load without torch)
+    memory_budget_gb: float = Field(8.0, gt=0)
 
 
 def _checkpoint_path(path: str) -> str:

@@ -18,7 +18,8 @@ from matplotlib import image as mpimg
 from torch import Tensor
 
 from digan.data.video_io import write_video
-from digan.generate import generate_frames, tile_videos, to_uint8
+from digan.generate import generate_frames, tile_videos
+from digan.memory import DEFAULT_BUDGET_GB
 from digan.models.generator import Generator
 
 TRAIN_FRAMES = 16  # frames of a training clip, which spans t ∈ [0, 1] (Appendix A.2)
@@ -37,6 +38,7 @@ class _Job:
     seed: int
     num_videos: int
     long_frames: int
+    memory_budget_gb: float
 
     def latents(self, n: int) -> tuple[Tensor, Tensor, Tensor | None]:
         """Content and motion codes (and classes k mod C) of videos 0..n−1 for this seed."""
@@ -49,9 +51,10 @@ class _Job:
         return z, zm, labels
 
     def render(self, z: Tensor, zm: Tensor, labels: Tensor | None, times: Tensor, **kwargs) -> Tensor:
-        """uint8 videos ``[N, T, 3, H, W]`` on the CPU."""
+        """uint8 videos ``[N, T, 3, H, W]`` on the CPU, synthesised within the memory budget."""
         times = times.to(z.device)
-        return to_uint8(generate_frames(self.G, z, zm, times, labels=labels, **kwargs).cpu())
+        return generate_frames(self.G, z, zm, times, labels=labels, memory_budget_gb=self.memory_budget_gb,
+                               uint8=True, **kwargs).cpu()
 
     def videos(self, name: str, frames: np.ndarray, suffixes: Sequence[str] = (".mp4", ".gif")) -> list[str]:
         for suffix in suffixes:
@@ -165,16 +168,17 @@ IMAGE_KINDS = ("samples", "upsampling")  # all an image-only generator (no motio
 
 
 def write_media(G: Generator, out_dir: str | Path, *, kinds: Sequence[str], seed: int = 0, num_videos: int = 8,
-                long_frames: int = 128) -> dict[str, list[str]]:
+                long_frames: int = 128, memory_budget_gb: float = DEFAULT_BUDGET_GB) -> dict[str, list[str]]:
     """Write each requested figure's files to ``out_dir``; returns their names per kind.
 
-    Image-only generators (``G.cfg.motion`` false) skip every kind but samples and upsampling.
+    Image-only generators (``G.cfg.motion`` false) skip every kind but samples and upsampling. Every
+    video is synthesised in chunks within ``memory_budget_gb`` (:func:`digan.generate.generate_frames`).
     """
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
         raise ValueError(f"unknown media kinds {unknown}; choose from {', '.join(KINDS)}")
     if num_videos < 1 or long_frames < 2:
         raise ValueError("need num_videos >= 1 and long_frames >= 2")
-    job = _Job(G, Path(out_dir), seed, num_videos, long_frames)
+    job = _Job(G, Path(out_dir), seed, num_videos, long_frames, memory_budget_gb)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     return {kind: KINDS[kind](job) for kind in dict.fromkeys(kinds) if G.cfg.motion or kind in IMAGE_KINDS}

@@ -14,7 +14,7 @@ Every score compares uint8 frames (generated frames rounded as the metrics expec
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,15 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from digan.analysis.projection import project, render, synthesize_frames
+from digan.analysis.projection import project, render
 from digan.data.clip_store import ClipStore
-from digan.generate import to_uint8
-from digan.metrics.ssim import psnr, ssim
+from digan.generate import synthesize_frames, to_uint8
+from digan.memory import DEFAULT_BUDGET_GB, plan
+from digan.metrics.ssim import SSIM_BYTES_PER_VALUE, psnr, ssim
 from digan.models.generator import Generator
 
 DATA_RANGE = 255.0  # scores are computed on uint8 frames
+HELD_BYTES_PER_VALUE = 4  # a group's clips: real, rendered and bicubic uint8 frames, and a byte of margin
 
 
 def interpolate_latents(w_given: Tensor, given: Sequence[int], frames: Sequence[int]) -> Tensor:
@@ -88,26 +90,47 @@ def _resolution_notes(G: Generator, store: ClipStore) -> list[str]:
     return [f"clips are {side}² but G was trained at {G.cfg.resolution}²: projected at {side}²"]
 
 
-def _predict(G: Generator, real: Tensor, given: tuple[int, ...], labels: Tensor | None, *,
-             steps: int, seed: int) -> tuple[Tensor, Tensor]:
+def _predict(G: Generator, real: Tensor, given: tuple[int, ...], labels: Tensor | None, *, steps: int, seed: int,
+             clip_ids: Sequence[int] | None = None,
+             memory_budget_gb: float = DEFAULT_BUDGET_GB) -> tuple[Tensor, Tensor]:
     """Predicted clips ``[N, T, 3, H, W]`` in [-1, 1] from the ``given`` frames of ``real``, and the
-    final projection loss per clip."""
+    final projection loss per clip; ``clip_ids`` (default 0..N−1) seed each clip's projection noise."""
     n, frames = real.shape[:2]
+    clip_ids = range(n) if clip_ids is None else clip_ids
     times = torch.arange(frames, dtype=torch.float32) / (frames - 1)
     index = list(given)
+    budget = dict(memory_budget_gb=memory_budget_gb)
     if G.cfg.motion:
-        proj = project(G, real[:, index], times[index], steps=steps, seed=seed, labels=labels)
-        return render(G, proj, times, resolution=real.shape[-1]), proj.loss
+        proj = project(G, real[:, index], times[index], steps=steps, seed=seed, labels=labels, clip_ids=clip_ids,
+                       **budget)
+        return render(G, proj, times, resolution=real.shape[-1], **budget), proj.loss
     if len(given) < 2:
         raise ValueError("latent interpolation needs at least two given frames")
     k = len(given)
     singles = real[:, index].flatten(0, 1)[:, None]  # every given frame is its own image
     proj = project(G, singles, times[:1], steps=steps, seed=seed,
-                   labels=None if labels is None else labels.repeat_interleave(k))
+                   labels=None if labels is None else labels.repeat_interleave(k),
+                   clip_ids=[int(c) * k + j for c in clip_ids for j in range(k)], **budget)
     w = interpolate_latents(proj.w.view(n, k, -1), given, range(frames)).flatten(0, 1)
     video = synthesize_frames(G, w, torch.zeros(n * frames, G.cfg.motion_z_dim, device=w.device),
-                              times[:1], resolution=real.shape[-1])
+                              times[:1], resolution=real.shape[-1], **budget)
     return video.view(n, frames, *video.shape[2:]), proj.loss.view(n, k).mean(dim=1)
+
+
+def _groups(indices: np.ndarray, frames: int, side: int, memory_budget_gb: float) -> list[np.ndarray]:
+    """``indices`` in groups of clips whose frames at ``side``² (real, renders, bicubic) fill at most half
+    the budget; each group's projection, renders and scores get the other half."""
+    per_clip = HELD_BYTES_PER_VALUE * frames * 3 * side ** 2
+    size = plan(per_clip, len(indices), 1, memory_budget_gb / 2).videos
+    return [indices[s:s + size] for s in range(0, len(indices), size)]
+
+
+def _score(metric: Callable[[Tensor, Tensor, float], Tensor], fake: Tensor, real: Tensor,
+           memory_budget_gb: float) -> Tensor:
+    """``metric`` of ``[N, 3, H, W]`` uint8 frame pairs, in chunks of frames whose SSIM temporaries fit."""
+    per_frame = SSIM_BYTES_PER_VALUE * fake[0].numel()
+    size = plan(per_frame, fake.shape[0], 1, memory_budget_gb).videos
+    return torch.cat([metric(fake[s:s + size], real[s:s + size], DATA_RANGE) for s in range(0, fake.shape[0], size)])
 
 
 def _uint8(video: Tensor) -> Tensor:
@@ -119,23 +142,27 @@ def _real_uint8(clips: np.ndarray) -> Tensor:
 
 
 def prediction_ssim(G: Generator, store: str | Path, *, clips: int, steps: int, seed: int = 0,
-                    split: str = "test", given: tuple[int, ...] = (0, 15), batch_size: int = 16) -> dict:
+                    split: str = "test", given: tuple[int, ...] = (0, 15),
+                    memory_budget_gb: float = DEFAULT_BUDGET_GB) -> dict:
     """Table 6: SSIM of the predicted (non-given) frames of real 16-frame clips.
 
-    Clips are projected ``batch_size`` at a time with ``steps`` Adam steps each (the paper: 20,000).
+    Each clip is projected with ``steps`` Adam steps (the paper: 20,000), its noise seeded by (``seed``, its
+    index in the store), so its score does not depend on which clips share a chunk. Clips are loaded,
+    projected, rendered and scored in groups within ``memory_budget_gb`` (:func:`_groups`).
     """
     data = ClipStore(store)
     given = _check_given(given, data.frames)
     indices, used_split, notes = _choose_clips(data, split, clips, seed)
     notes += _resolution_notes(G, data)
     predicted = [f for f in range(data.frames) if f not in given]
+    half = memory_budget_gb / 2
     scores, losses = [], []
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
+    for chunk in _groups(indices, data.frames, data.resolution[0], memory_budget_gb):
         clips_u8 = np.stack([data[int(i)] for i in chunk])
-        video, loss = _predict(G, _signed(clips_u8), given, _labels(G, data, chunk), steps=steps, seed=seed + start)
+        video, loss = _predict(G, _signed(clips_u8), given, _labels(G, data, chunk), steps=steps, seed=seed,
+                               clip_ids=chunk, memory_budget_gb=half)
         fake, real = _uint8(video), _real_uint8(clips_u8)
-        scores.append(torch.stack([ssim(fake[:, f], real[:, f], DATA_RANGE) for f in predicted], dim=1))
+        scores.append(torch.stack([_score(ssim, fake[:, f], real[:, f], half) for f in predicted], dim=1))
         losses.append(loss.cpu())
     per_frame = torch.cat(scores).numpy()  # [clips, predicted frames]
     per_clip = per_frame.mean(axis=1)
@@ -171,9 +198,19 @@ def match_clips(low: ClipStore, high: ClipStore) -> dict[int, int]:
 
 
 def space_reconstruction(G: Generator, store: str | Path, hr_stores: dict[int, str | Path], *, clips: int,
-                         steps: int, seed: int = 0, split: str = "test", batch_size: int = 16) -> dict:
+                         steps: int, seed: int = 0, split: str = "test",
+                         memory_budget_gb: float = DEFAULT_BUDGET_GB) -> dict:
     """Table 4: PSNR/SSIM of s× renders ("inr") and of bicubic s× upsampling of the 1× reconstruction
-    ("bicubic") of projected low-res clips, against real s× clips of the same videos."""
+    ("bicubic") of projected low-res clips, against real s× clips of the same videos.
+
+    Clips go in groups sized so their frames at the largest scale fill half of ``memory_budget_gb``; the
+    projection (autograd, :func:`digan.memory.autograd_bytes`), the renders and the SSIM chunks of a group
+    share the other half. Each clip's projection noise is seeded by (``seed``, its index in the store), so
+    the scores do not depend on the grouping. At the paper's widths (TaiChi 128² clips, scales 2 and 4) and
+    the default 8 GB: one group of all 64 clips (3.2 GB of 512² frames at 4 bytes a value), projection in
+    chunks of one clip × 16 frames (3.1 GB estimated), renders of 4 frames at 512² (3.5 GB), SSIM 12 frames
+    at a time (3.8 GB).
+    """
     if not hr_stores:
         raise ValueError("hr_stores is empty: give at least one scale -> high-resolution clip store")
     low = ClipStore(store)
@@ -192,25 +229,28 @@ def space_reconstruction(G: Generator, store: str | Path, hr_stores: dict[int, s
     indices, used_split, notes = _choose_clips(low, split, clips, seed, np.array(sorted(common)))
     notes += _resolution_notes(G, low)
     times = torch.arange(low.frames, dtype=torch.float32) / (low.frames - 1)
+    half = memory_budget_gb / 2
     scores: dict[str, list[Tensor]] = {}
 
     def add(name: str, fake: Tensor, real: Tensor) -> None:
         fake, real = fake.flatten(0, 1), real.flatten(0, 1)
-        scores.setdefault(f"{name}/psnr", []).append(psnr(fake, real, DATA_RANGE))
-        scores.setdefault(f"{name}/ssim", []).append(ssim(fake, real, DATA_RANGE))
+        scores.setdefault(f"{name}/psnr", []).append(_score(psnr, fake, real, half))
+        scores.setdefault(f"{name}/ssim", []).append(_score(ssim, fake, real, half))
 
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size]
+    for chunk in _groups(indices, low.frames, max(highs) * low.resolution[0], memory_budget_gb):
         clips_u8 = np.stack([low[int(i)] for i in chunk])
-        proj = project(G, _signed(clips_u8), times, steps=steps, seed=seed + start, labels=_labels(G, low, chunk))
-        base = render(G, proj, times, resolution=low.resolution[0]).cpu()
+        proj = project(G, _signed(clips_u8), times, steps=steps, seed=seed, labels=_labels(G, low, chunk),
+                       clip_ids=chunk, memory_budget_gb=half)
+        base = render(G, proj, times, resolution=low.resolution[0], memory_budget_gb=half).cpu()
         add("base", _uint8(base), _real_uint8(clips_u8))
         for s, high in highs.items():
             real = _real_uint8(np.stack([high[matches[s][int(i)]] for i in chunk]))
-            inr = render(G, proj, times, resolution=s * low.resolution[0])
-            bicubic = F.interpolate(base.flatten(0, 1), scale_factor=s, mode="bicubic", align_corners=False)
-            add(f"{s}/inr", _uint8(inr), real)
-            add(f"{s}/bicubic", _uint8(bicubic.view(*base.shape[:3], *bicubic.shape[-2:])), real)
+            inr = synthesize_frames(G, proj.w, proj.z_motion, times,
+                                    resolution=s * low.resolution[0], memory_budget_gb=half, uint8=True)
+            add(f"{s}/inr", inr.cpu(), real)
+            bicubic = torch.cat([_uint8(F.interpolate(clip, scale_factor=s, mode="bicubic", align_corners=False))
+                                 for clip in base])  # one clip's frames at a time
+            add(f"{s}/bicubic", bicubic.view(*base.shape[:3], *bicubic.shape[-2:]), real)
 
     def mean(name: str) -> float:
         return float(torch.cat(scores[name]).mean())
@@ -233,7 +273,8 @@ def space_reconstruction(G: Generator, store: str | Path, hr_stores: dict[int, s
 
 
 def write_prediction_figure(G: Generator, store: str | Path, out_dir: str | Path, *, steps: int, seed: int = 0,
-                            given: tuple[int, ...] = (6, 7, 8), show: tuple[int, int] = (3, 11)) -> list[str]:
+                            given: tuple[int, ...] = (6, 7, 8), show: tuple[int, int] = (3, 11),
+                            memory_budget_gb: float = DEFAULT_BUDGET_GB) -> list[str]:
     """Fig. 5 (given=(6, 7, 8), show=(3, 11)) or Fig. 13/14 (given=(0, 15), show=(0, 15)): real frames
     over predicted ones for one test clip, the given real frames framed in yellow.
 
@@ -246,7 +287,8 @@ def write_prediction_figure(G: Generator, store: str | Path, out_dir: str | Path
         raise ValueError(f"show must be (first, last) within [0, {data.frames}), got {show}")
     indices, _, _ = _choose_clips(data, "test", 1, seed)
     clip = data[int(indices[0])][None]
-    video, _ = _predict(G, _signed(clip), given, _labels(G, data, indices), steps=steps, seed=seed)
+    video, _ = _predict(G, _signed(clip), given, _labels(G, data, indices), steps=steps, seed=seed,
+                        clip_ids=indices, memory_budget_gb=memory_budget_gb)
     rows = {"real": _real_uint8(clip)[0], "DIGAN" if G.cfg.motion else "image interp.": _uint8(video)[0]}
 
     columns = list(range(first, last + 1))

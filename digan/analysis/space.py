@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from digan.generate import generate_frames, to_uint8
+from digan.memory import DEFAULT_BUDGET_GB
 from digan.metrics.backbones.registry import Backbone
 from digan.metrics.features import VideoSource, cached_outputs
 from digan.metrics.protocol import distance_runs
@@ -37,22 +38,30 @@ def target_resolution(G: Generator, scale: float) -> int:
 
 
 def _hwc(video: Tensor) -> Tensor:
-    """[N, T, 3, H, W] → uint8 [N, T, H, W, 3] on the CPU, as the backbones take; ``to_uint8``
-    clips values outside [−1, 1] (bicubic overshoot) to 0 and 255."""
-    return to_uint8(video.cpu()).permute(0, 1, 3, 4, 2)
+    """uint8 [N, T, 3, H, W] → [N, T, H, W, 3] on the CPU, as the backbones take."""
+    return video.cpu().permute(0, 1, 3, 4, 2)
 
 
 def render_upsampled(G: Generator, z: Tensor, z_motion: Tensor, times: Tensor, resolutions: list[int], *,
-                     labels: Tensor | None = None) -> dict[int, dict[str, Tensor]]:
+                     labels: Tensor | None = None,
+                     memory_budget_gb: float = DEFAULT_BUDGET_GB) -> dict[int, dict[str, Tensor]]:
     """uint8 clips ``[N, T, R, R, 3]`` per target resolution R and method: "inr" renders at R,
-    "bicubic" upsamples the training-resolution render of the same latents."""
-    base = generate_frames(G, z, z_motion, times, labels=labels)
-    n, t = base.shape[:2]
+    "bicubic" upsamples the training-resolution render of the same latents.
+
+    Renders run in chunks of videos and frames within ``memory_budget_gb`` (:func:`generate_frames`,
+    each chunk turned to uint8 as it is made) and bicubic upsampling one video at a time. At the paper's
+    widths, ×4 (512²) and the default 8 GB: 9 frames per synthesis call (~7.2 GB estimated, ~0.8 GB of
+    activations per 512² frame), beside the batch's uint8 clips (16 × 16 × 512² × 3: 0.2 GB per method).
+    """
+    common = dict(labels=labels, memory_budget_gb=memory_budget_gb)
+    base = generate_frames(G, z, z_motion, times, **common)
     out = {}
     for r in resolutions:
-        inr = generate_frames(G, z, z_motion, times, labels=labels, resolution=r)
-        bicubic = F.interpolate(base.flatten(0, 1), size=(r, r), mode="bicubic", align_corners=False)
-        out[r] = {"inr": _hwc(inr), "bicubic": _hwc(bicubic.view(n, t, 3, r, r))}
+        inr = generate_frames(G, z, z_motion, times, resolution=r, uint8=True, **common)
+        # to_uint8 clips bicubic overshoot outside [−1, 1] to 0 and 255
+        bicubic = torch.stack([to_uint8(F.interpolate(video, size=(r, r), mode="bicubic", align_corners=False))
+                               for video in base])
+        out[r] = {"inr": _hwc(inr), "bicubic": _hwc(bicubic)}
     return out
 
 
@@ -66,11 +75,13 @@ def _real_resolution(source: VideoSource) -> int:
 
 
 def upsampling_fvd(G: Generator, real_by_scale: dict[int, str | Path], *, backbone: Backbone, samples: int,
-                   runs: int, seed: int = 0, cache_dir: Path | None = None, batch_size: int = 16) -> dict:
+                   runs: int, seed: int = 0, cache_dir: Path | None = None, batch_size: int = 16,
+                   memory_budget_gb: float = DEFAULT_BUDGET_GB) -> dict:
     """FVD/KVD of "inr" and "bicubic" videos at every scale against that scale's real clips.
 
     Latents of run r are seeded by (seed, r) as ``digan.metrics.generated`` does, and one draw
-    serves every scale and both methods.
+    serves every scale and both methods. ``batch_size`` videos are drawn and scored at a time; their
+    rendering stays within ``memory_budget_gb`` (:func:`render_upsampled`), whatever ``batch_size``.
     """
     if backbone.features is None:
         raise ValueError(f"backbone {backbone.name!r} has no features for FVD/KVD")
@@ -104,7 +115,8 @@ def upsampling_fvd(G: Generator, real_by_scale: dict[int, str | Path], *, backbo
             zm = torch.randn(n, G.cfg.motion_z_dim, generator=gen).to(device)
             labels = (torch.randint(G.cfg.num_classes, (n,), generator=gen).to(device)
                       if G.cfg.num_classes else None)
-            for r, videos in render_upsampled(G, z, zm, times, resolutions, labels=labels).items():
+            rendered = render_upsampled(G, z, zm, times, resolutions, labels=labels, memory_budget_gb=memory_budget_gb)
+            for r, videos in rendered.items():
                 for method, clips in videos.items():
                     parts[(r, method)].append(backbone.features(clips).double().cpu().numpy())
         for key, chunks in parts.items():

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from digan.memory import DEFAULT_BUDGET_GB
 from digan.metrics import DISTANCES, METRICS
 from digan.metrics.backbones.registry import Backbone, VideoFn
 from digan.metrics.features import VideoSource, cached_outputs, compute_outputs
@@ -37,11 +38,12 @@ class Clips:
 @dataclass(frozen=True)
 class Generated:
     """Fresh videos for every run from ``G`` at times linspace(``t_range``), as the official evaluation;
-    ``origin`` (its checkpoint) is recorded in the report."""
+    ``origin`` (its checkpoint) is recorded in the report, and synthesis stays within ``memory_budget_gb``."""
 
     G: Generator
     origin: str
     t_range: tuple[float, float] = (0.0, 1.0)
+    memory_budget_gb: float = DEFAULT_BUDGET_GB
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def _fake_outputs(fn: VideoFn, kind: str, fake: Clips | Generated, files: VideoS
         return compute_outputs(fn, files.clips(), total=len(files), batch_size=protocol.batch_size,
                                desc=f"{kind} of fake")
     return [compute_outputs(fn, generated_clips(fake.G, count, frames=protocol.frames, t_range=tuple(fake.t_range),
-                                                seed=protocol.seed, run=run, num_classes=fake.G.cfg.num_classes),
+                                                seed=protocol.seed, run=run, num_classes=fake.G.cfg.num_classes,
+                                                memory_budget_gb=fake.memory_budget_gb),
                             total=count, batch_size=protocol.batch_size, desc=f"{kind} of generated run {run}")
             for run in range(protocol.runs)]
 

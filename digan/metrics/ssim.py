@@ -10,6 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+# Peak bytes ssim holds per input value (float64 copies, blurred maps, the formula's temporaries):
+# 356 measured on CPU for 64 × 3 × 256² uint8 pairs; callers chunk frames by it.
+SSIM_BYTES_PER_VALUE = 400
+
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
