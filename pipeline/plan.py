@@ -37,9 +37,9 @@ from pipeline.results import ANALYSIS_FILES
 DVC_YAML = Path(__file__).resolve().parents[1] / "dvc.yaml"
 DEFAULT_GPU_TFLOPS = 50.0  # effective fp32 throughput of one data-centre GPU on these networks: an assumption
 # Effective throughput of a CPU job or the dvc process, as measured on the 2-core development machine: the
-# default profile's nine trainings ran 15.7 TFLOP (this plan's count) in 463 s (README, bench/pipeline.py),
-# 0.034 TFLOP/s; the paper-width generator alone reaches 0.07 (bench/generator.py: 185.7 GFLOP in 2.7 s).
-DEFAULT_CPU_TFLOPS = 0.035
+# default profile's nine trainings ran 14.3 TFLOP (this plan's count) in 463 s (README, bench/pipeline.py),
+# 0.031 TFLOP/s; the paper-width generator alone reaches 0.07 (bench/generator.py: 185.7 GFLOP in 2.7 s).
+DEFAULT_CPU_TFLOPS = 0.03
 C3D_MEAN_BYTES = FLOAT32 * 3 * 16 * 128 * 171  # mean2.npz: the [3, 16, 128, 171] float32 mean clip
 FEATURE_DIMS = {"i3d": 400, "probe": 128}  # I3D's time-averaged logits; the probe's 4 × width embedding
 REPORT_TABLES = 1 << 20  # reports/tables, index.md and the png figures it draws: about a MB

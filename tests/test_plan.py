@@ -161,10 +161,10 @@ def test_device_hours_scale_with_steps_and_throughput(params_files):
     for steps in (160, 320):
         params = load_params(params_files["smoke"], [f"model.train.steps={steps}"])
         stages[steps] = plan.Planner(params).train(next(iter(params.experiments)))
-    rate = plan.Throughput(50.0, 0.035)
+    rate = plan.Throughput(50.0, 0.03)
     assert stages[320].flops == 2 * stages[160].flops
     assert stages[320].hours(rate)[0] == pytest.approx(2 * stages[160].hours(rate)[0])
-    assert stages[160].hours(plan.Throughput(50.0, 0.07))[0] == pytest.approx(stages[160].hours(rate)[0] / 2)
+    assert stages[160].hours(plan.Throughput(50.0, 0.06))[0] == pytest.approx(stages[160].hours(rate)[0] / 2)
     gpu = plan.Stage("train@x", "slurm", gpus=8, work={"steps": 10**18})
     device, wall = gpu.hours(rate)
     assert device == pytest.approx(1e18 / 50e12 / 3600) and wall == pytest.approx(device / 8)
