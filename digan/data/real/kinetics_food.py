@@ -15,7 +15,7 @@ from pathlib import Path
 
 from digan.data.real.layout_report import LayoutReport, suffix, walk_files
 from digan.data.real.listing import Listing, Source, require, units_under
-from digan.data.real.spec import DatasetSource, RawLayout, RealDataset, RemoteFile, github_raw
+from digan.data.real.spec import DatasetSource, KnownCounts, RawLayout, RealDataset, RemoteFile, github_raw
 from digan.data.video_io import VIDEO_SUFFIXES
 
 # Paper Appendix A.2 (following Weissenborn et al. 2020): the food subset's keywords.
@@ -91,6 +91,17 @@ ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 # The frame side of the official data preparation before the loader's resize_crop (digan.data.preprocess
 # docstring): sihyun-yu/digan prepare_data/preprocess.py, center_crop.
 PREPARED_SIZE = 128
+
+# What a plan sizes the stores from before the download (pipeline.plan). Carreira et al. 2018, "A Short Note about
+# Kinetics-600" (arXiv:1808.01340): 392,622 train and 30,001 validation clips of 10 s over 600 classes (with the
+# 72,924 test clips the 495,547 of the paper's App. A.2); the 29 food classes are taken at the mean class size
+# (18,977 train, 1,450 validate), each clip 10 s at 30 fps (an assumption: YouTube rates vary). CVDF's archives
+# average 648 GB per 427,549 train and 43 GB per 29,793 validation videos (FiftyOne's Kinetics-600 page), kept
+# in the download cache beside their unpacked copy.
+_FOOD_SHARE = len(_ARCHIVE_CLASSES) / 600
+KNOWN = KnownCounts(lengths={"train": ((300, round(392_622 * _FOOD_SHARE)),),
+                             "validate": ((300, round(30_001 * _FOOD_SHARE)),)},
+                    download_bytes=2 * round((648e9 + 43e9) * _FOOD_SHARE))
 
 
 def clip_name(row: dict[str, str]) -> str:
@@ -175,5 +186,5 @@ def list_sources(raw: Path) -> Listing:
 
 DATASET = RealDataset(
     source=SOURCE, layout=LAYOUT, check=check, list_sources=list_sources, summary=summary, stride=1,
-    scale_flags="lanczos", stores={"train": ("train",), "validate": ("validate",)},
+    scale_flags="lanczos", stores={"train": ("train",), "validate": ("validate",)}, known=KNOWN,
 )

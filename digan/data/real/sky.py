@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digan.data.real.layout_report import LayoutReport, suffix
 from digan.data.real.listing import Listing, Source, require, units_under
-from digan.data.real.spec import DatasetSource, RawLayout, RealDataset
+from digan.data.real.spec import DatasetSource, KnownCounts, RawLayout, RealDataset
 from digan.data.video_io import IMAGE_SUFFIXES
 
 # weixiong-ur/mdgan's README links the dataset only on Google Drive
@@ -23,6 +23,11 @@ SOURCE = DatasetSource(name="sky")
 # weixiong-ur/mdgan video_folder_test.py (comments give dir/rM7aPu9WV2Q/1/rM7aPu9WV2Q_frames_00086552.jpg)
 # and test.py (default --testf ../../sky_timelapse/sky_test).
 LAYOUT = RawLayout(dirs=("sky_train", "sky_test"), metadata=())
+
+# What a plan sizes the stores from before the data exists (pipeline.plan). Xiong et al. 2018 (MDGAN, CVPR), §4.1:
+# the 5,000 time-lapse videos (the paper's App. A.2 count) are cut into 35,392 training and 2,815 test clips of
+# 32 frames; each clip is taken as one clip folder of this layout. The data comes from local_dir.
+KNOWN = KnownCounts(lengths={"train": ((32, 35392),), "test": ((32, 2815),)})
 
 
 def check(r: LayoutReport) -> None:
@@ -57,7 +62,7 @@ def list_sources(raw: Path) -> Listing:
 
 DATASET = RealDataset(
     source=SOURCE, layout=LAYOUT, check=check, list_sources=list_sources, stride=1, scale_flags="bilinear",
-    stores={"train": ("train",), "test": ("test",)},
+    stores={"train": ("train",), "test": ("test",)}, known=KNOWN,
     local_hint=(" (the unpacked sky_timelapse folder with sky_train/ and sky_test/; the dataset is on Google Drive: "
                 "https://drive.google.com/open?id=1xWLiU-MBGN7MrsFHQm4_yXmfHBsMbJQo), or add its archive to "
                 "datasets.sky.files as {url: file:///path/to/archive.zip, name: sky_timelapse.zip, extract_to: .}"),

@@ -56,6 +56,18 @@ class RawLayout:
         return tuple(names)
 
 
+@dataclass(frozen=True)
+class KnownCounts:
+    """What is published about a dataset before it is downloaded, so that ``python -m pipeline.plan`` can
+    size its clip stores without the data: per partition, a histogram of source-video lengths
+    ``((frames, videos), ...)`` (one bin at the mean length where only a mean is published), and the bytes
+    the download stage writes (archives kept in its cache plus their unpacked copy; None when the videos
+    come from ``local_dir``). Each module cites where its numbers come from."""
+
+    lengths: dict[str, tuple[tuple[int, int], ...]]
+    download_bytes: int | None = None
+
+
 def no_summary(report: LayoutReport) -> list[str]:
     """The summary of a dataset whose layout report needs no line beyond its missing items."""
     return []
@@ -68,8 +80,8 @@ class RealDataset:
     ``check`` fills a layout report of ``data/raw/<name>/`` (download stage); ``summary`` gives the lines
     it prints about that report besides the missing items; ``list_sources`` lists the decodable units
     (preprocess stage); ``stride``, ``scale_flags`` and ``stores`` (store name → partitions it holds) are
-    the preprocessing defaults; ``local_hint`` says what ``local_dir`` must hold when there is nothing to
-    download.
+    the preprocessing defaults; ``known`` the published counts a plan sizes the stores from;
+    ``local_hint`` says what ``local_dir`` must hold when there is nothing to download.
     """
 
     source: DatasetSource
@@ -79,6 +91,7 @@ class RealDataset:
     stride: int
     scale_flags: str
     stores: dict[str, tuple[str, ...]]
+    known: KnownCounts
     summary: Callable[[LayoutReport], list[str]] = no_summary
     local_hint: str = ""
 

