@@ -255,7 +255,7 @@ ASSUMPTIONS = ("device-hours = FLOPs / the assumed effective throughput (--devic
                "GPUs (perfect scaling) and add up as dvc repro runs the stages one after another. FLOPs count the "
                "matmuls and convolutions of the real networks on the meta device (2 per multiply-add); decoding, "
                "I/O and elementwise work are not counted. evaluate@ stages are planned as jobs of "
-               "launcher.evaluate_cluster_profile, into which evaluation is being moved.")
+               "launcher.evaluate_cluster_profile.")
 
 
 def to_table(source: str, params: Params, stages: list[Stage], rate: Throughput) -> str:

@@ -24,6 +24,7 @@ from pipeline.preprocess import clip_set_jobs
 FLOAT32 = 4
 FEATURE_BYTES = 8  # the feature cache stores float64 rows (digan/metrics/features.py)
 NPY_HEADER = 128  # np.lib.format pads the header of a uint8 [N, T, H, W, 3] array to 128 bytes
+INDEX_ENTRY = 8  # one int64 clip number of an index store's indices.npy
 MANIFEST_ROW = 100  # one manifest.csv row: index, dataset, split, class, source path, start, stride
 META_JSON = 4096  # meta.json: shapes, class names, the build parameters
 SYNTHETIC_CLIP_STEP = 4  # digan/data/synthetic.py: a clip starts every 4 frames of a synthetic video
@@ -43,6 +44,7 @@ class Store:
     frames: int
     resolution: int
     splits: dict[str, int] = field(default_factory=dict)
+    index: bool = False  # an index over a superset store (digan.data.clip_store.write_index_store)
 
     @property
     def clips(self) -> int:
@@ -54,6 +56,8 @@ class Store:
 
     @property
     def bytes(self) -> int:
+        if self.index:
+            return NPY_HEADER + self.clips * (INDEX_ENTRY + MANIFEST_ROW) + META_JSON
         return clip_store_bytes(self.clips, self.frames, self.resolution)
 
 
@@ -93,9 +97,13 @@ def real_stores(params: Params, name: str) -> list[Store]:
         per_partition = {part: sum(videos * _windows(frames, cfg.frames, cfg.stride, cfg.step)
                                    for frames, videos in bins) for part, bins in spec.known.lengths.items()}
         scale = cfg.resolution // jobs[0][1].resolution
-        for store in cfg.stores:
+        built: list[set[str]] = []
+        for store in sorted(cfg.stores, key=lambda s: -len(spec.stores[s])):  # supersets first, as preprocess
+            parts = set(spec.stores[store])
             splits = {part: per_partition.get(part, 0) for part in spec.stores[store]}
-            stores.append(Store(clip_store_path(name, store, scale), cfg.frames, cfg.resolution, splits))
+            index = any(parts <= b for b in built)  # preprocess indexes a superset instead of copying
+            built.append(parts)
+            stores.append(Store(clip_store_path(name, store, scale), cfg.frames, cfg.resolution, splits, index))
     return stores
 
 
