@@ -21,6 +21,15 @@ def _seed():
 
 
 @pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine two threads oversubscribe and run ~10× slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def server(tmp_path: Path) -> Iterator[FileServer]:
     """A local HTTP file server (Range support, fault switches) on 127.0.0.1, stopped after the test."""
     root = tmp_path / "served"

@@ -17,14 +17,9 @@ from digan.data.synthetic import make_synthetic_dataset
 from digan.models.generator import Generator
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine two threads oversubscribe and run ~10× slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,8 @@ from digan.config import GeneratorConfig
 from digan.generate import generate_frames
 from digan.memory import autograd_bytes, forward_bytes, output_bytes
 from digan.models.generator import Generator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 args = json.loads(sys.argv[1])
 G = Generator(GeneratorConfig(**args["config"])).eval().requires_grad_(False)
 res, videos, frames = args["resolution"], args["videos"], args["frames"]
@@ -58,12 +60,6 @@ print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1
 """
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def measure(config, kind: str, budgets: tuple[float, ...], **call) -> list[dict]:

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,8 @@ def write_clip_store(
     existing store at ``out_dir`` is replaced only once the new one is complete.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     clip_shape = (frames, height, width, 3)
-    tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    with _building(out_dir) as tmp_dir:
         num_clips = 0
         with open(tmp_dir / _CLIPS, "wb") as data_fh, open(
             tmp_dir / _MANIFEST, "w", newline=""
@@ -163,12 +162,22 @@ def write_clip_store(
             json.dump(meta, fh, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
+    return out_dir
+
+
+@contextmanager
+def _building(out_dir: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out_dir`` to build a store in: fsynced and renamed into place when the block
+    succeeds, removed when it fails, so a directory under the final name is always complete."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        yield tmp_dir
         fsync_dir(tmp_dir)
         _install(tmp_dir, out_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-    return out_dir
 
 
 def _install(tmp_dir: Path, out_dir: Path) -> None:
@@ -204,9 +213,7 @@ def write_index_store(out_dir: str | os.PathLike[str], base_dir: str | os.PathLi
     manifest = [base.manifest[int(i)] for i in rows]
     while base.base is not None:  # an index over an index points at the store holding the clips
         rows, base = base._rows[rows], base.base
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
+    with _building(out_dir) as tmp_dir:
         np.save(tmp_dir / _INDICES, rows)
         with open(tmp_dir / _MANIFEST, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
@@ -223,11 +230,6 @@ def write_index_store(out_dir: str | os.PathLike[str], base_dir: str | os.PathLi
         for name in (_INDICES, _MANIFEST, _META):
             with open(tmp_dir / name, "rb+") as fh:
                 os.fsync(fh.fileno())
-        fsync_dir(tmp_dir)
-        _install(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     return out_dir
 
 
