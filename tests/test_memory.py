@@ -26,6 +26,8 @@ from digan.metrics.generated import generated_clips
 from digan.models import generator as generator_module
 from digan.models.generator import Generator
 from pipeline.params import Evaluate
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from tests.helpers import REPO
 
 PEAK_SCRIPT = """
@@ -37,7 +39,6 @@ from digan.generate import generate_frames
 from digan.memory import autograd_bytes, forward_bytes, output_bytes
 from digan.models.generator import Generator
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 args = json.loads(sys.argv[1])
 G = Generator(GeneratorConfig(**args["config"])).eval().requires_grad_(False)
 res, videos, frames = args["resolution"], args["videos"], args["frames"]
