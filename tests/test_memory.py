@@ -27,8 +27,9 @@ from digan.models import generator as generator_module
 from digan.models.generator import Generator
 from pipeline.params import Evaluate
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 from tests.helpers import REPO
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PEAK_SCRIPT = """
 import json, resource, sys, torch
