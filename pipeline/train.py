@@ -63,7 +63,8 @@ def training_inputs(cfg: Config) -> dict[str, str]:
     data = Path(cfg.data.path)
     files = sorted(p for p in data.rglob("*") if p.is_file()) if data.is_dir() else []
     root = data
-    base = ClipStore(data).base if (data / "meta.json").is_file() else None
+    meta = data / "meta.json"
+    base = ClipStore(data).base if meta.is_file() and "base" in json.loads(meta.read_text()) else None
     if base is not None:  # an index store: its clips are its base store's
         files = [p.resolve() for p in [*files, *base.data_files]]
         root = Path(os.path.commonpath(files))
