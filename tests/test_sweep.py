@@ -60,8 +60,8 @@ INVALID = {
     "unknown experiment": ({"base_config": None, "experiment": "mian", "params_profile": "smoke"},
                            r"experiment: no experiment 'mian' in profile smoke \(known: main"),
     "unknown params profile": ({"base_config": None, "experiment": "main", "params_profile": "papr"},
-                               r"params_profile: must be one of 'default', 'paper', 'paper_ucf101' or 'smoke', "
-                               r"got 'papr'"),
+                               r"params_profile: must be one of 'default', 'paper', 'paper_ucf101', 'paper_smoke' "
+                               r"or 'smoke', got 'papr'"),
 }
 
 
