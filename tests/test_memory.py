@@ -58,7 +58,10 @@ else:
 with open("/proc/self/statm") as f:
     base = int(f.read().split()[1]) * resource.getpagesize()  # resident now, not the import's transient peak
 call()
-print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base, "estimate": estimate}))
+# VmHWM is this process's own high-water mark; ru_maxrss would carry the forking parent's (pytest's) over exec.
+with open("/proc/self/status") as f:
+    hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+print(json.dumps({"peak": hwm - base, "estimate": estimate}))
 """
 
 
