@@ -8,6 +8,7 @@ import yaml
 from digan.config import load_config
 from pipeline.closure import REPO, import_closure
 from pipeline.train import prepare_run_dir, training_inputs
+from tests.helpers import fresh_copy, run_dvc
 
 
 def _run(tmp_path):
@@ -74,3 +75,18 @@ def test_training_inputs_follow_the_clips_and_the_code(tmp_path):
     assert after["data"] != before["data"] and after["code"] == before["code"]
     trained_code = {p.relative_to(REPO).as_posix() for p in import_closure("digan.train")}
     assert {"digan/models/inr.py", "digan/training/loop.py", "digan/config.py"} <= trained_code
+
+
+def test_the_forced_checkout_of_dvc_exp_run_keeps_an_interrupted_run(tmp_path):
+    """`dvc exp run` begins with `dvc checkout --force --allow-missing` (dvc/repo/experiments/executor/base.py).
+    A cached run directory whose stage was killed before dvc.lock recorded it would be deleted there, and one
+    trained past its recorded hash rolled back; an uncached one is left alone."""
+    project = fresh_copy(tmp_path / "project")
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    del lock["stages"]["train@main"]  # killed before its first lock entry
+    (project / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    interrupted = project / "runs" / "main"
+    interrupted.mkdir(parents=True)
+    (interrupted / "checkpoint.pt").write_bytes(b"two days of training")
+    run_dvc(["checkout", "--force", "--allow-missing"], project)
+    assert (interrupted / "checkpoint.pt").read_bytes() == b"two days of training"
