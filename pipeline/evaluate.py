@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from digan.atomic import atomic_write
-from digan.config import ConfigError
+from digan.config import ConfigError, config_from_dict
 from digan.generate import generator_from_state
 from digan.metrics.backbones.registry import Backbone, load_backbone
 from digan.metrics.evaluation import DISTANCES, Backbones, Clips, Generated, Protocol, evaluate
@@ -46,7 +46,7 @@ from pipeline.weights import backbone_dir, probe_path
 
 CLIP_FRAMES = 16
 FEATURE_CACHE = Path("data/cache/features")
-SUMMARY_ROOT = Path("summary")  # scalar results per experiment, for dvc metrics show / dvc exp show
+SUMMARY_ROOT = Path("summary")  # headline numbers per experiment, for dvc metrics show / dvc exp show
 
 
 JOB_LOGS = Path("logs/evaluate")  # submitit folders of the evaluation jobs (not a DVC output)
@@ -110,13 +110,41 @@ class Context:
                       train_steps=int(self.state["step"])).model_dump()
 
 
-def _metrics(ctx: Context, metrics: tuple[str, ...], fake: Generated, *, runs: int, samples: int) -> dict[str, Any]:
-    """FVD/KVD and IS of generated clips against the experiment's real clips, in one call."""
+def _metrics(ctx: Context, metrics: tuple[str, ...], fake: Generated | Clips, *, runs: int, samples: int,
+             backbones: Backbones | None = None) -> dict[str, Any]:
+    """FVD/KVD and IS of generated clips (or of clips on disk) against the experiment's real clips, in one call."""
     ev = ctx.params.evaluate
     protocol = Protocol(metrics=metrics, runs=runs, samples=samples, is_samples=ev.is_samples, frames=CLIP_FRAMES,
                         seed=ev.seed)
-    return evaluate(Clips(ctx.real_store, ctx.exp.real_split), fake, ctx.backbones(metrics), protocol,
+    return evaluate(Clips(ctx.real_store, ctx.exp.real_split), fake, backbones or ctx.backbones(metrics), protocol,
                     cache_dir=FEATURE_CACHE)
+
+
+def untrained_generator(ctx: Context) -> Generator:
+    """The experiment's generator at initialisation: the Trainer seeds torch with train.seed, then builds G
+    first (digan/training/loop.py), so these are the weights its step 0 started from."""
+    cfg = config_from_dict(ctx.state["config"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        G = Generator(cfg.generator)
+    return G.to(ctx.device).eval().requires_grad_(False)
+
+
+def _floors(ctx: Context, metrics: tuple[str, ...], *, runs: int, samples: int,
+            backbones: Backbones | None = None) -> dict[str, Any]:
+    """The same metrics at the same counts for two references (evaluate.floors): the clips of the training
+    split scored as if generated (real vs real: where a perfect generator lands), unless that split is the
+    real one, and the untrained generator (where training starts)."""
+    ev = ctx.params.evaluate
+    untrained = Generated(untrained_generator(ctx), "untrained", memory_budget_gb=ev.memory_budget_gb)
+    floors: dict[str, Any] = {
+        "untrained": _metrics(ctx, metrics, untrained, runs=runs, samples=samples, backbones=backbones)["metrics"]}
+    train_split = ctx.state["config"]["data"]["split"]
+    if train_split != ctx.exp.real_split:
+        report = _metrics(ctx, metrics, Clips(ctx.store, train_split), runs=runs, samples=samples, backbones=backbones)
+        floors["real"] = report["metrics"]
+        floors["real_clips"] = {**report["fake"], "split": train_split}
+    return floors
 
 
 def _final(ctx: Context, t_range: tuple[float, float] = (0.0, 1.0)) -> Generated:
@@ -124,9 +152,24 @@ def _final(ctx: Context, t_range: tuple[float, float] = (0.0, 1.0)) -> Generated
 
 
 def quality(ctx: Context) -> dict[str, Any]:
+    """FVD/KVD/IS at the profile's counts, FVD/KVD with each ``also_scored_with`` backbone at its own counts,
+    and with evaluate.floors the two references of every one of these numbers."""
     ev = ctx.params.evaluate
-    return {"config": ctx.state["config"],  # what the model was trained with, from its checkpoint
-            **_metrics(ctx, tuple(ctx.exp.metrics), _final(ctx), runs=ev.runs, samples=ev.samples)}
+    metrics = tuple(ctx.exp.metrics)
+    body = {"config": ctx.state["config"],  # what the model was trained with, from its checkpoint
+            **_metrics(ctx, metrics, _final(ctx), runs=ev.runs, samples=ev.samples)}
+    floors = _floors(ctx, metrics, runs=ev.runs, samples=ev.samples) if ev.floors else None
+    for extra in ctx.exp.also_scored_with:
+        backbones = Backbones(features=ctx.backbone(extra.backbone))
+        count = {"runs": extra.runs, "samples": extra.samples, "backbones": backbones}
+        body["metrics"].update(_metrics(ctx, DISTANCES, _final(ctx), **count)["metrics"])
+        if floors is not None:
+            for reference, values in _floors(ctx, DISTANCES, **count).items():
+                if reference != "real_clips":
+                    floors[reference].update(values)
+    if floors is not None:
+        body["floors"] = floors
+    return body
 
 
 def time_range(ctx: Context) -> dict[str, Any]:
@@ -244,6 +287,17 @@ def _summary(stem: str, body: dict[str, Any]) -> dict[str, float]:
             and ".per_clip" not in k and ".runs" not in k}
 
 
+def _headline(stem: str, body: dict[str, Any]) -> dict[str, float]:
+    """What summary/<experiment>.json holds: the means of FVD, KVD and IS with their backbone in the key
+    (``fvd_probe``, ``is_c3d``) and Table 6's SSIM, so `dvc metrics show` and `dvc exp show` stay a few
+    columns wide; every other number stays in metrics/<experiment>/ and in MLflow."""
+    if stem == "quality":
+        return {name: float(value["mean"]) for name, value in body["metrics"].items()}
+    if stem == "prediction":
+        return {"prediction_ssim": float(body["ssim"]["mean"])}
+    return {}
+
+
 def _progress_key(ctx: Context, header: dict[str, Any]) -> dict[str, Any]:
     """What the files of an earlier attempt must have been measured with to be kept."""
     return {"header": header, "evaluate": ctx.params.evaluate.model_dump(mode="json"),
@@ -294,7 +348,7 @@ def run(params: Params, name: str, tracking: str, device: torch.device | str | N
                     print(f"evaluate {name}: {stem} done in {time.perf_counter() - start:.1f} s -> {path}", flush=True)
                 written.append(path)
                 scalars = _summary(stem, body)
-                summary.update(scalars)
+                summary.update(_headline(stem, body))
                 tracker.log_metrics(header["train_steps"], scalars)
                 tracker.log_artifact(path, "metrics")
         for path in sorted((ctx.out / "media").glob("*")) if (ctx.out / "media").is_dir() else []:

@@ -142,6 +142,9 @@ class Evaluate(Schema):
     # GB that generation, rendering, projection and scoring may hold at once (digan.memory; its
     # DEFAULT_BUDGET_GB, not imported here so that params load without torch)
     memory_budget_gb: float = Field(8.0, gt=0)
+    # Beside every quality score, the same metrics at the same counts for two references: the training split's
+    # clips against the same real clips (real vs real), and the generator at its initialisation.
+    floors: bool = False
 
 
 def _checkpoint_path(path: str) -> str:
@@ -163,6 +166,15 @@ class Pretrained(Schema):
     path: Annotated[str, AfterValidator(_checkpoint_path)]
     # pin it: the train stage refuses a file with another digest ("": print it, do not check)
     sha256: Annotated[str, AfterValidator(_sha256_or_empty)] = ""
+
+
+class ExtraScore(Schema):
+    """FVD/KVD of an experiment's final generator with one more backbone, at its own (smaller) counts: the
+    default profile scores main with the real I3D beside the probe."""
+
+    backbone: Backbone
+    runs: AtLeastOne = 2
+    samples: AtLeastOne = 32
 
 
 class Experiment(Schema):
@@ -187,6 +199,7 @@ class Experiment(Schema):
     real_split: Literal["all", "train", "test", "validate"] = "all"
     space_scales: list[int] = []  # Table 4: upsampling factors (the clip set's scales)
     metrics: list[Literal[METRICS]] = Field(["fvd", "kvd"], min_length=1)  # quality metrics; add is for IS
+    also_scored_with: list[ExtraScore] = []  # quality: FVD/KVD with these backbones too
     pretrained: Pretrained | None = None
 
 
@@ -313,6 +326,11 @@ def _validate_experiment(params: Params, name: str, exp: Experiment) -> None:
                f"clip set {exp.clips} is not prepared at x{scale} (its scales: {prepared})")
     _check("space" not in exp.analyses or bool(exp.space_scales), f"{key}.space_scales",
            "the space analysis needs at least one upsampling factor")
+    for i, extra in enumerate(exp.also_scored_with):
+        _backbone_ok(params, extra.backbone, "i3d", f"{key}.also_scored_with[{i}].backbone")
+        _check(extra.backbone.kind != params.evaluate.backbone.kind, f"{key}.also_scored_with[{i}].backbone",
+               f"evaluate.backbone is a {params.evaluate.backbone.kind} already (the metric keys would clash)")
+        _check("quality" in exp.analyses, f"{key}.also_scored_with", "scores the quality analysis; add it to analyses")
     if exp.pretrained is not None:
         _check(not exp.set, f"{key}.set", "a pretrained experiment is not trained: its model comes from the checkpoint")
         _check(exp.sigma_t_param == own, f"{key}.sigma_t_param",

@@ -142,6 +142,14 @@ class FileClips(Schema):
     bad_files: list[str]
 
 
+class Floors(Schema):
+    """The references of every quality number, at its counts (evaluate.floors)."""
+
+    untrained: Metrics  # the generator at initialisation
+    real: Metrics | None = None  # the training split's clips as the generated side; absent when it is the real split
+    real_clips: RealClips | None = None  # those clips
+
+
 class Quality(Header):
     """FVD/KVD/IS of the final EMA generator (Tables 1, 5, 7, 8)."""
 
@@ -149,7 +157,8 @@ class Quality(Header):
     protocol: Protocol
     real: RealClips | None = None  # absent when only IS was measured
     fake: GeneratedClips | FileClips
-    metrics: Metrics
+    metrics: Metrics  # the profile's backbones at its counts, and also_scored_with backbones at theirs
+    floors: Floors | None = None
 
 
 class CurvePoint(Schema):

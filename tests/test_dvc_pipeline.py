@@ -11,8 +11,10 @@ DIGAN_SKIP_DVC_PIPELINE=1 skips both locally.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -103,6 +105,30 @@ def test_smoke_profile_repro_noop_and_sigma_t_experiment(tmp_path):
     changed_rows = {r for r, c in table5_before if table5_before[(r, c)] != table5_after.get((r, c))}
     assert fixed_rows and not (fixed_rows & changed_rows), "rows of fixed-sigma_t experiments must not change"
     assert changed_rows, "rows of shared-sigma_t experiments must change"
+    _assert_headline_fits(clone)
+
+
+def _assert_headline_fits(clone: Path, width: int = 120) -> None:
+    """The README's `dvc exp show` line puts main's FVD, KVD and IS of the experiments side by side in a
+    terminal ``width`` wide, and `dvc metrics show` lists every experiment's means in it."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    [command] = re.findall(r"^(dvc exp show --only-changed .*?)\s+#", readme, re.M)
+    env = {**os.environ, "COLUMNS": str(width)}
+    csv_out = subprocess.run([*shlex.split(command), "--csv"], cwd=clone, capture_output=True, text=True,
+                             check=True, env=env).stdout
+    rows = list(csv.DictReader(csv_out.splitlines()))
+    shown = [c for c in rows[0] if c not in ("Experiment", "rev", "typ", "parent", "State", "Executor")]
+    assert sorted(shown) == ["sigma_t", *(f"summary/main.json:{m}_probe" for m in ("fvd", "is", "kvd"))], shown
+    workspace = json.loads((clone / "summary" / "main.json").read_text())
+    experiment = [r for r in rows if r["typ"] == "branch_commit" or r["typ"] == "branch_base"]
+    assert any(float(r["sigma_t"]) == 0.5 and float(r["summary/main.json:fvd_probe"]) == pytest.approx(
+        workspace["fvd_probe"], rel=1e-4) for r in experiment), rows
+    assert any(float(r["sigma_t"]) != 0.5 for r in rows), rows  # the baseline beside it
+    for args in (shlex.split(command), ["dvc", "metrics", "show"]):
+        table = subprocess.run([*args, "--no-pager"] if args[1] == "exp" else args, cwd=clone, capture_output=True,
+                               text=True, check=True, env=env).stdout
+        assert "…" not in table and max(map(len, table.splitlines())) <= width, table
+    assert "fvd_probe" in table and "summary/main.json" in table
 
 
 @pytest.mark.full

@@ -3,6 +3,7 @@ files it writes are what pipeline.results says, with the metrics CLI's numbers, 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 import yaml
 
 from digan.metrics.__main__ import from_args, parse_args
+from digan.metrics.backbones.i3d import I3D_WEIGHTS_FILENAME, I3D_WEIGHTS_META_FILENAME, load_i3d
 from digan.metrics.backbones.probe import train_probe
 from digan.metrics.generated import generated_clips
 from digan.models.generator import Generator
@@ -179,7 +181,9 @@ def test_a_requeued_evaluation_keeps_the_files_it_finished(tmp_path, monkeypatch
     assert measured == ["quality", "motion_d"] and [p.stem for p in written] == ["quality", "motion_d"]
     assert (tmp_path / "metrics/main/quality.json").read_text() == first
     summary = json.loads((tmp_path / "summary/main.json").read_text())
-    assert any(k.startswith("quality.") for k in summary) and not (tmp_path / "metrics/main" / stage.PROGRESS).exists()
+    quality = json.loads(first)["metrics"]
+    assert summary == {name: value["mean"] for name, value in quality.items()}
+    assert not (tmp_path / "metrics/main" / stage.PROGRESS).exists()
 
     monkeypatch.setitem(stage.MEASURES, "motion_d", failing_motion_d)
     with pytest.raises(RuntimeError):
@@ -188,3 +192,36 @@ def test_a_requeued_evaluation_keeps_the_files_it_finished(tmp_path, monkeypatch
     monkeypatch.setitem(stage.MEASURES, "motion_d", spy("motion_d"))
     stage.run(changed, "main", "none")
     assert measured == ["quality", "motion_d", "quality", "quality", "motion_d"]
+
+
+def test_floors_and_a_second_backbone_beside_every_quality_number(tmp_path, monkeypatch):
+    """evaluate.floors adds, at the same counts, real vs real (the training split as the generated side) and the
+    untrained generator; also_scored_with adds FVD/KVD with another backbone at its own counts, with floors."""
+    monkeypatch.chdir(tmp_path)
+    _stage_inputs(tmp_path, ["quality"])
+    data = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    data["weights"] = ["i3d"]
+    data["evaluate"]["floors"] = True
+    data["experiments"]["main"]["also_scored_with"] = [{"backbone": "i3d", "runs": 1, "samples": 4}]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(data))
+    params = load_params(tmp_path / "params.yaml")
+    load_i3d(REPO / "data" / "weights")  # the real I3D, converted once into the repository's data/weights
+    (tmp_path / "data/weights/i3d").mkdir(parents=True)
+    for name in (I3D_WEIGHTS_FILENAME, I3D_WEIGHTS_META_FILENAME):
+        shutil.copy(REPO / "data" / "weights" / name, tmp_path / "data/weights/i3d" / name)
+    [path] = stage.run(params, "main", "none")
+    body = json.loads(path.read_text())
+    keys = {"fvd_probe", "kvd_probe", "is_probe", "fvd_i3d", "kvd_i3d"}
+    assert set(body["metrics"]) == keys
+    assert [len(body["metrics"][k]["runs"]) for k in ("fvd_probe", "fvd_i3d")] == [2, 1]
+    assert body["metrics"]["fvd_i3d"]["samples_fake"] == 4
+    floors = body["floors"]
+    assert set(floors["untrained"]) == set(floors["real"]) == keys
+    assert floors["real"]["fvd_i3d"]["samples_fake"] == floors["untrained"]["fvd_i3d"]["samples_fake"] == 4
+    assert floors["real_clips"]["split"] == "train" and body["real"]["split"] == "test"
+    # Real clips of the other split sit far closer to the test clips than the generator at initialisation.
+    assert floors["real"]["fvd_probe"]["mean"] < floors["untrained"]["fvd_probe"]["mean"]
+    G = stage.untrained_generator(stage.Context(params, "main"))
+    torch.manual_seed(0)  # train.seed of the tiny config
+    reference = Generator(experiment_config(params, "main").generator)
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), reference.state_dict().values()))

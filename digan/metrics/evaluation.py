@@ -93,7 +93,7 @@ def evaluate(real: Clips | None, fake: Clips | Generated, backbones: Backbones, 
     if distances and real is None:
         raise ValueError("fvd and kvd need real clips (--real)")
     common = dict(frames=protocol.frames, stride=protocol.stride, max_bad_fraction=protocol.max_bad_fraction)
-    fake_files = VideoSource(Path(fake.path), **common) if isinstance(fake, Clips) else None
+    fake_files = VideoSource(Path(fake.path), split=fake.split, **common) if isinstance(fake, Clips) else None
     report: dict[str, Any] = {"protocol": protocol.to_dict(), "metrics": {}}
     if distances:
         backbone = _needed(backbones.features, "features", "fvd and kvd")
@@ -102,7 +102,8 @@ def evaluate(real: Clips | None, fake: Clips | Generated, backbones: Backbones, 
                                   source=source, cache_dir=cache_dir, batch_size=protocol.batch_size)
         report["real"] = {"path": str(source.path), "split": real.split, "clips": len(real_out),
                           "bad_files": source.bad_files}
-        fake_out = _fake_outputs(backbone.features, "features", fake, fake_files, protocol, protocol.samples)
+        fake_out = _fake_outputs(backbone.features, "features", fake, fake_files, protocol, protocol.samples,
+                                 backbone.identity, cache_dir)
         report["fake"] = _describe_fake(fake, fake_files, fake_out)
         for result in distance_runs(real_out, fake_out, backbone=backbone.name, runs=protocol.runs,
                                     samples=protocol.samples, seed=protocol.seed, metrics=distances):
@@ -110,7 +111,7 @@ def evaluate(real: Clips | None, fake: Clips | Generated, backbones: Backbones, 
     if "is" in protocol.metrics:
         classifier = _needed(backbones.classifier, "probabilities", "is")
         probs = _fake_outputs(classifier.probabilities, "probabilities", fake, fake_files, protocol,
-                              protocol.is_samples)
+                              protocol.is_samples, classifier.identity, cache_dir)
         report.setdefault("fake", _describe_fake(fake, fake_files, probs))
         result = inception_score_runs(probs, backbone=classifier.name, runs=protocol.runs,
                                       samples=protocol.is_samples, seed=protocol.seed)
@@ -126,11 +127,11 @@ def _needed(backbone: Backbone | None, output: str, metrics: str) -> Backbone:
 
 
 def _fake_outputs(fn: VideoFn, kind: str, fake: Clips | Generated, files: VideoSource | None, protocol: Protocol,
-                  count: int) -> np.ndarray | list[np.ndarray]:
-    """One array for videos on disk, or a fresh array per run from a generator."""
+                  count: int, identity: str, cache_dir: Path | None) -> np.ndarray | list[np.ndarray]:
+    """One array for videos on disk (cached like the real clips), or a fresh array per run from a generator."""
     if files is not None:
-        return compute_outputs(fn, files.clips(), total=len(files), batch_size=protocol.batch_size,
-                               desc=f"{kind} of fake")
+        return cached_outputs(fn, backbone_identity=identity, kind=kind, source=files, cache_dir=cache_dir,
+                              batch_size=protocol.batch_size)
     return [compute_outputs(fn, generated_clips(fake.G, count, frames=protocol.frames, t_range=tuple(fake.t_range),
                                                 seed=protocol.seed, run=run, num_classes=fake.G.cfg.num_classes,
                                                 memory_budget_gb=fake.memory_budget_gb),
