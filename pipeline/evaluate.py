@@ -141,7 +141,10 @@ def _floors(ctx: Context, metrics: tuple[str, ...], *, runs: int, samples: int,
         "untrained": _metrics(ctx, metrics, untrained, runs=runs, samples=samples, backbones=backbones)["metrics"]}
     train_split = ctx.state["config"]["data"]["split"]
     if train_split != ctx.exp.real_split:
-        report = _metrics(ctx, metrics, Clips(ctx.store, train_split), runs=runs, samples=samples, backbones=backbones)
+        # As many training clips as the generated side of these counts uses, not the whole split (I3D: 2 clips/s).
+        per_run = max(samples, ctx.params.evaluate.is_samples) if "is" in metrics else samples
+        clips = Clips(ctx.store, train_split, limit=runs * per_run)
+        report = _metrics(ctx, metrics, clips, runs=runs, samples=samples, backbones=backbones)
         floors["real"] = report["metrics"]
         floors["real_clips"] = {**report["fake"], "split": train_split}
     return floors

@@ -13,6 +13,7 @@ from digan.metrics.__main__ import from_args, main, parse_args
 from digan.metrics.backbones.probe import train_probe
 from digan.metrics.backbones.registry import load_backbone
 from digan.metrics.evaluation import Backbones, Clips, Protocol, evaluate
+from digan.metrics.features import VideoSource, cache_key
 from tests.helpers import REPO, train_env
 
 
@@ -58,12 +59,25 @@ def test_cli_equals_library_call(dirs):
 def test_real_features_cache_key_changes_with_inputs(dirs):
     cache = dirs / "cache2"
     from_args(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache))))
-    assert len(list(cache.glob("*.npy"))) == 1
+    assert len(list(cache.glob("*.npy"))) == 2  # the real and the fake directory
     from_args(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache))))
-    assert len(list(cache.glob("*.npy"))) == 1  # reused
+    assert len(list(cache.glob("*.npy"))) == 2  # reused
     from_args(parse_args(cli_args(dirs, "--metrics", "fvd", "--cache-dir", str(cache), "--stride", "2",
                                  "--frames", "8")))
-    assert len(list(cache.glob("*.npy"))) == 2  # new clip definition, new entry
+    assert len(list(cache.glob("*.npy"))) == 4  # new clip definition, new entries
+
+
+def test_a_limited_source_is_a_fixed_subset_of_its_split_with_its_own_cache_key(dirs):
+    store = dirs / "synthetic" / "clips"
+    whole = VideoSource(store, split="train")
+    subset = VideoSource(store, split="train", limit=5)
+    assert len(subset) == 5 and len(whole) > 5
+    chosen = [c.tobytes() for c in subset.clips()]
+    assert chosen == [c.tobytes() for c in VideoSource(store, split="train", limit=5).clips()]
+    assert set(chosen) < {c.tobytes() for c in whole.clips()}
+    assert cache_key("b", "features", subset) != cache_key("b", "features", whole)
+    with pytest.raises(ValueError, match="clip store only"):
+        VideoSource(dirs / "real", limit=3)
 
 
 def test_too_many_bad_files_is_a_clear_error(dirs, capsys):

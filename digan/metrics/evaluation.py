@@ -33,6 +33,7 @@ class Clips:
 
     path: str | Path
     split: str = "all"  # clip stores: train, test or all
+    limit: int | None = None  # clip stores: a fixed random subset of this many clips of the split
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,12 @@ def evaluate(real: Clips | None, fake: Clips | Generated, backbones: Backbones, 
     if distances and real is None:
         raise ValueError("fvd and kvd need real clips (--real)")
     common = dict(frames=protocol.frames, stride=protocol.stride, max_bad_fraction=protocol.max_bad_fraction)
-    fake_files = VideoSource(Path(fake.path), split=fake.split, **common) if isinstance(fake, Clips) else None
+    fake_files = (VideoSource(Path(fake.path), split=fake.split, limit=fake.limit, **common)
+                  if isinstance(fake, Clips) else None)
     report: dict[str, Any] = {"protocol": protocol.to_dict(), "metrics": {}}
     if distances:
         backbone = _needed(backbones.features, "features", "fvd and kvd")
-        source = VideoSource(Path(real.path), split=real.split, **common)
+        source = VideoSource(Path(real.path), split=real.split, limit=real.limit, **common)
         real_out = cached_outputs(backbone.features, backbone_identity=backbone.identity, kind="features",
                                   source=source, cache_dir=cache_dir, batch_size=protocol.batch_size)
         report["real"] = {"path": str(source.path), "split": real.split, "clips": len(real_out),

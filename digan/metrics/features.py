@@ -42,6 +42,7 @@ class VideoSource:
     stride: int = 1
     split: str = "all"  # clip stores only: "train", "test" or "all"
     max_bad_fraction: float = 0.1
+    limit: int | None = None  # clip stores only: a seeded random subset of this many clips of the split
     bad_files: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -50,6 +51,8 @@ class VideoSource:
             raise FileNotFoundError(f"no such video directory or clip store: {self.path}")
         if self.frames < 1 or self.stride < 1:
             raise ValueError("frames and stride must be >= 1")
+        if self.limit is not None and not (self.limit >= 1 and self.is_clip_store):
+            raise ValueError(f"limit {self.limit}: a positive number of clips, of a clip store only")
 
     @property
     def is_clip_store(self) -> bool:
@@ -59,7 +62,11 @@ class VideoSource:
         return sorted(p for p in self.path.rglob("*") if p.suffix.lower() in (*VIDEO_SUFFIXES, ".gif") and p.is_file())
 
     def _store_indices(self, store: ClipStore) -> np.ndarray:
-        return np.arange(len(store)) if self.split == "all" else store.split_indices(self.split)
+        indices = np.arange(len(store)) if self.split == "all" else store.split_indices(self.split)
+        if self.limit is not None and self.limit < len(indices):
+            # Fixed seed: the same subset whoever asks, so its outputs cache like the whole split's.
+            indices = np.sort(np.random.default_rng(0).choice(indices, self.limit, replace=False))
+        return indices
 
     def fingerprint(self) -> str:
         h = hashlib.sha256()
@@ -136,7 +143,7 @@ def compute_outputs(fn: Callable[[Tensor], Tensor], clips: Iterator[np.ndarray],
 def cache_key(backbone_identity: str, kind: str, source: VideoSource) -> str:
     payload = {"version": CACHE_VERSION, "backbone": backbone_identity, "kind": kind,
                "source": source.fingerprint(), "frames": source.frames, "stride": source.stride,
-               "split": source.split}
+               "split": source.split, "limit": source.limit}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
