@@ -20,6 +20,8 @@ from digan.training.loop import Trainer
 from pipeline import evaluate as stage
 from pipeline.evaluate import CLIP_FRAMES
 from pipeline.params import clip_store_path, experiment_config, load_params
+from pipeline.report.stage import load_inputs
+from pipeline.report.targets import targets
 from pipeline.results import ANALYSES, ANALYSIS_FILES, RESULTS, TIME_SCENARIOS
 from pipeline.synthesize import main as synthesize
 from pipeline.weights import probe_path
@@ -198,7 +200,7 @@ def test_floors_and_a_second_backbone_beside_every_quality_number(tmp_path, monk
     """evaluate.floors adds, at the same counts, real vs real (the training split as the generated side) and the
     untrained generator; also_scored_with adds FVD/KVD with another backbone at its own counts, with floors."""
     monkeypatch.chdir(tmp_path)
-    _stage_inputs(tmp_path, ["quality"])
+    _stage_inputs(tmp_path, ["quality", "curve"])
     data = yaml.safe_load((tmp_path / "params.yaml").read_text())
     data["weights"] = ["i3d"]
     data["evaluate"]["floors"] = True
@@ -209,7 +211,7 @@ def test_floors_and_a_second_backbone_beside_every_quality_number(tmp_path, monk
     (tmp_path / "data/weights/i3d").mkdir(parents=True)
     for name in (I3D_WEIGHTS_FILENAME, I3D_WEIGHTS_META_FILENAME):
         shutil.copy(REPO / "data" / "weights" / name, tmp_path / "data/weights/i3d" / name)
-    [path] = stage.run(params, "main", "none")
+    path, curve = stage.run(params, "main", "none")
     body = json.loads(path.read_text())
     keys = {"fvd_probe", "kvd_probe", "is_probe", "fvd_i3d", "kvd_i3d"}
     assert set(body["metrics"]) == keys
@@ -221,6 +223,19 @@ def test_floors_and_a_second_backbone_beside_every_quality_number(tmp_path, monk
     assert floors["real_clips"]["split"] == "train" and body["real"]["split"] == "test"
     # Real clips of the other split sit far closer to the test clips than the generator at initialisation.
     assert floors["real"]["fvd_probe"]["mean"] < floors["untrained"]["fvd_probe"]["mean"]
+    # The report's targets read exactly these numbers.
+    found = {t.name: t for t in targets(load_inputs(tmp_path / "params.yaml", tmp_path / "metrics", tmp_path / "runs",
+                                                    REPO / "reports/reference/paper_numbers.csv"))}
+    real = floors["real"]
+    assert found["IS / real clips' IS (is_probe)"].measured == pytest.approx(
+        body["metrics"]["is_probe"]["mean"] / real["is_probe"]["mean"])
+    assert found["FVD / real-vs-real FVD (fvd_probe)"].measured == pytest.approx(
+        body["metrics"]["fvd_probe"]["mean"] / real["fvd_probe"]["mean"])
+    points = json.loads(curve.read_text())["points"]
+    fall = found["FVD fall over the last half of training (fvd_probe)"]
+    assert [p["step"] for p in points] == [2, 4] and fall.bound == points[1]["metrics"]["fvd_probe"]["std"]
+    assert fall.measured == pytest.approx(points[0]["metrics"]["fvd_probe"]["mean"]
+                                          - points[1]["metrics"]["fvd_probe"]["mean"])
     G = stage.untrained_generator(stage.Context(params, "main"))
     torch.manual_seed(0)  # train.seed of the tiny config
     reference = Generator(experiment_config(params, "main").generator)

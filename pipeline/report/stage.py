@@ -12,6 +12,9 @@ from pipeline.report.inputs import Inputs, ReportError, load_reference, read_par
 from pipeline.report.provenance import trace_sources
 from pipeline.report.render import to_csv, to_markdown, to_tex
 from pipeline.report.tables import TABLES
+from pipeline.report.targets import targets, targets_markdown
+
+TARGETS_NAME = "targets.md"
 
 
 def write_report(inp: Inputs, out: Path) -> None:
@@ -42,6 +45,10 @@ def write_report(inp: Inputs, out: Path) -> None:
                 stale.unlink()
     index = out / "index.md"
     index.write_text(index_markdown(inp, table_list, sorted(figures)), encoding="utf-8")
+    found = targets(inp)
+    (out / TARGETS_NAME).write_text(targets_markdown(found, inp.profile), encoding="utf-8")
+    for target in found:
+        print(f"report: target {target.line()}")
 
 
 def index_markdown(inp: Inputs, tables: list[Table], figures: list[tuple[str, str]]) -> str:
@@ -54,7 +61,8 @@ def index_markdown(inp: Inputs, tables: list[Table], figures: list[tuple[str, st
     for t in tables:
         stem = f"tables/table{t.number}"
         lines.append(f"- [Table {t.number}. {t.title}]({stem}.md) ([csv]({stem}.csv), [tex]({stem}.tex))")
-    lines += ["", "## Figures", ""]
+    lines += ["", f"Whether each experiment learned its data, against its floors: [{TARGETS_NAME}]({TARGETS_NAME}).",
+              "", "## Figures", ""]
     lines += [f"- [{name}](figures/{name}): {text}" for name, text in figures] or ["- none: no inputs yet."]
     return "\n".join(lines) + "\n"
 
