@@ -44,9 +44,9 @@ def params() -> dict:
     return data
 
 
-def metric(name: str, backbone: str, runs: list[float]) -> dict:
-    return {"metric": name, "backbone": backbone, "runs": runs, "samples_real": 0 if name == "is" else 64,
-            "samples_fake": 64, "distinct_runs": True, "notes": [], "key": f"{name}_{backbone}",
+def metric(name: str, backbone: str, runs: list[float], samples: int = 64) -> dict:
+    return {"metric": name, "backbone": backbone, "runs": runs, "samples_real": 0 if name == "is" else samples,
+            "samples_fake": samples, "distinct_runs": True, "notes": [], "key": f"{name}_{backbone}",
             "mean": statistics.fmean(runs), "std": statistics.pstdev(runs)}
 
 
@@ -74,6 +74,27 @@ def probe_metrics(fvd: float) -> list[dict]:
             metric("is", "probe", [3.21, 3.4, 3.3])]
 
 
+def i3d_metrics() -> list[dict]:
+    """also_scored_with: FVD/KVD with I3D at its own (smaller) counts."""
+    return [metric("fvd", "i3d", [812.0, 790.0], samples=32), metric("kvd", "i3d", [91.5, 88.0], samples=32)]
+
+
+def scaled(results: list[dict], factor: float, runs: int | None = None) -> dict:
+    """The same results with every run times ``factor`` (a floor), optionally cut to ``runs`` runs."""
+    return {m["key"]: metric(m["metric"], m["backbone"], [r * factor for r in m["runs"][:runs]], m["samples_fake"])
+            for m in results}
+
+
+def with_floors(doc: dict, real: float | None, untrained: float, untrained_runs: int | None = None) -> dict:
+    """quality.json with floors: real vs real (None: the training split is the real split) and untrained."""
+    results = list(doc["metrics"].values())
+    floors = {"untrained": scaled(results, untrained, untrained_runs), "real": None, "real_clips": None}
+    if real is not None:
+        floors["real"] = scaled(results, real)
+        floors["real_clips"] = {"path": "data/synthetic/clips", "split": "train", "clips": 128, "bad_files": []}
+    return {**doc, "floors": floors}
+
+
 def write(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1))
@@ -85,11 +106,12 @@ def fabricate(root: Path) -> None:
     (root / REFERENCE).parent.mkdir(parents=True)
     shutil.copyfile(REPO / REFERENCE, root / REFERENCE)
     m = root / "metrics"
-    write(m / "synth/quality.json", quality("synth", probe_metrics(310.0)))
+    write(m / "synth/quality.json", with_floors(quality("synth", probe_metrics(310.0) + i3d_metrics()), 0.1, 5.0))
     write(m / "ucf_all/quality.json", quality("ucf_all", [metric("fvd", "i3d", [601.0, 610.5, 590.0]),
                                                           metric("kvd", "i3d", [55.1, 57.0, 56.2]),
                                                           metric("is", "c3d", [27.9, 28.3, 28.1])], split="all"))
-    write(m / "abl_st1/quality.json", quality("abl_st1", probe_metrics(420.0), sigma_t=1.0))
+    write(m / "abl_st1/quality.json", with_floors(quality("abl_st1", probe_metrics(420.0), sigma_t=1.0), None, 4.0,
+                                                  untrained_runs=2))
     write(m / "abl_no_zm/quality.json", quality("abl_no_zm", probe_metrics(380.0), motion_latent=False))
     write(m / "no_content/quality.json", quality("no_content", probe_metrics(350.0), content_latent=False))
     write(m / "cond/quality.json", quality("cond", [metric("is", "c3d", [50.2, 51.0]),
@@ -317,3 +339,70 @@ def test_params_are_read_through_the_stages_schema(root: Path, capsys: pytest.Ca
     (root / "params.yaml").write_text(yaml.safe_dump(data))
     assert report.main(ARGS) == 1
     assert "params.yaml: unknown key experiments.synth.dataset" in capsys.readouterr().err
+
+
+def column_names(root: Path, number: int) -> list[str]:
+    return list(dict.fromkeys(c["column"] for c in cells(root, number)))
+
+
+def test_floor_columns_beside_every_quality_metric(root: Path) -> None:
+    assert report.main(ARGS) == 0
+    assert report.trace_sources(root / "reports") == []
+    floors = json.loads((root / "metrics/synth/quality.json").read_text())["floors"]
+    for number, row in ((1, "DIGAN (ours) [synth]"), (5, "synth"), (7, "synth")):
+        for column, key in (("FVD", "fvd_probe"), ("KVD", "kvd_probe")):
+            for floor, suffix in (("real", "real vs real"), ("untrained", "untrained")):
+                found = cell(root, number, row, f"{column} {suffix}")
+                where = f"metrics/synth/quality.json#/floors/{floor}/{key}"
+                assert (found["source"], found["std_source"]) == (f"{where}/mean", f"{where}/std")
+                assert found["value"] == repr(floors[floor][key]["mean"])
+                assert found["std"] == repr(floors[floor][key]["std"])
+    assert column_names(root, 1)[3:] == ["IS", "IS real vs real", "IS untrained", "FVD", "FVD real vs real",
+                                         "FVD untrained", "KVD", "KVD real vs real", "KVD untrained"]
+    assert cell(root, 1, "DIGAN (ours) [synth]", "IS untrained")["source"].endswith("/floors/untrained/is_probe/mean")
+    assert cell(root, 1, "DIGAN (ours) [ucf_all]", "FVD untrained")["text"] == report.NOT_MEASURED  # no floors
+    floor_columns = ("real vs real", "untrained")
+    paper = [c for c in cells(root, 1) if "(paper)" in c["row_label"] and c["column"].endswith(floor_columns)]
+    assert paper and all(c["text"] == "—" for c in paper)  # the paper states no floors
+    assert cell(root, 5, "abl_st1", "FVD real vs real")["text"] == "—"  # trains on the real split
+    assert cell(root, 5, "abl_st1", "FVD untrained")["source"].endswith("/floors/untrained/fvd_probe/mean")
+    table5 = (root / "reports/tables/table5.md").read_text()
+    assert "synth: split train as generated, against split test" in table5
+    assert ("Samples: `fvd_probe` (synth): 64 real / 64 generated clips per run, 3 runs; its real vs real and "
+            "untrained floors at the same counts.") in table5
+    assert "Samples: `fvd_probe` (abl_st1) untrained floor: 64 real / 64 generated clips per run, 2 runs." in table5
+    assert column_names(root, 8) == ["method", "dataset", "conditioning", "IS", "FVD"]  # cond has no floors
+
+
+def test_no_floor_columns_without_floors(root: Path) -> None:
+    for exp in ("synth", "abl_st1"):
+        path = root / f"metrics/{exp}/quality.json"
+        path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "floors"}))
+    assert report.main(ARGS) == 0
+    assert column_names(root, 1) == ["method", "dataset", "split", "IS", "FVD", "KVD"]
+    assert column_names(root, 5) == ["experiment", "dataset", "σt", "z_M", "f_M", "FVD", "KVD"]
+    assert column_names(root, 7) == ["experiment", "dataset", "content vector", "FVD", "KVD"]
+    assert column_names(root, 8) == ["method", "dataset", "conditioning", "IS", "FVD"]
+    assert not any("Floors" in (root / f"reports/tables/table{n}.md").read_text() for n in range(1, 9))
+
+
+def test_table1_row_per_extra_backbone(root: Path) -> None:
+    assert report.main(ARGS) == 0
+    labels = [c["row_label"] for c in cells(root, 1) if c["column"] == "method"]
+    assert labels[labels.index("DIGAN (ours) [synth]") + 1] == "DIGAN (ours) [synth], I3D"
+    assert "DIGAN (ours) [ucf_all], I3D" not in labels  # its row shows I3D already
+    extra = "DIGAN (ours) [synth], I3D"
+    assert cell(root, 1, extra, "FVD")["source"] == "metrics/synth/quality.json#/metrics/fvd_i3d/mean"
+    assert cell(root, 1, extra, "FVD")["text"] == "801.0 ± 11.0"  # the paper's backbone: no mark
+    assert cell(root, 1, extra, "KVD real vs real")["source"].endswith("/floors/real/kvd_i3d/mean")
+    assert cell(root, 1, extra, "IS")["text"] == cell(root, 1, extra, "IS untrained")["text"] == "—"
+    assert ("Samples: `fvd_i3d` (synth): 32 real / 32 generated clips per run, 2 runs; its real vs real and "
+            "untrained floors at the same counts.") in (root / "reports/tables/table1.md").read_text()
+
+
+def test_a_column_never_mixes_backbones(root: Path) -> None:
+    assert report.main(ARGS) == 0
+    for number in (5, 7):
+        fvd = [c["source"] for c in cells(root, number) if c["column"].startswith("FVD") and c["kind"] == "number"]
+        assert fvd and all("/fvd_probe/" in s for s in fvd)  # evaluate.backbone, though synth has fvd_i3d too
+    assert cell(root, 1, "DIGAN (ours) [synth]", "FVD")["source"].endswith("/metrics/fvd_probe/mean")

@@ -3,52 +3,80 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.report.cells import (Cell, Context, Table, dataset_cell, finish, flag, fmt_pm, integer, label, load,
-                                   metric_cell, missing, number, raw_number, reference_cell, sourced_text)
-from pipeline.report.inputs import (NOT_APPLICABLE, NOT_RECOVERED, REFERENCE_SETTINGS, SETTING_SPLITS,
+from pipeline.report.cells import (Cell, Context, Table, beside, context, dataset_cell, finish, flag, fmt_pm, integer,
+                                   label, load, metric_cell, metric_columns, missing, number, pick_metric,
+                                   quality_cells, raw_number, reference_cell, sourced_text, width)
+from pipeline.report.inputs import (COMPARABLE, NOT_APPLICABLE, NOT_RECOVERED, REFERENCE_SETTINGS, SETTING_SPLITS,
                                     TABLE3_BASELINES, Doc, Inputs, RefRow)
 from pipeline.results import PREDICTION_METHODS, SPEED_VARIANTS, TIME_SCENARIOS
 
+TABLE1_METRICS = ("is", "fvd", "kvd")  # in the order of Table 1's columns
+
 
 def table1(inp: Inputs) -> Table:
-    ctx = Context(inp.profile)
-    ours = sorted(_table1_ours(inp, ctx, name) for name in inp.members(1))
+    ctx = context(inp, inp.members(1))
+    ours = sorted((_table1_ours(inp, ctx, name) for name in inp.members(1)), key=lambda our: our[:2])
     refs: dict[str, list[RefRow]] = {}
     for row in inp.reference:
         if row.table == "1":
             refs.setdefault(row.setting, []).append(row)
     rows, placed = [], set()
-    for i, (group, _, cells) in enumerate(ours):
-        rows.append(cells)
+    for i, (group, _, own) in enumerate(ours):
+        rows += own
         setting = REFERENCE_SETTINGS.get(group)
         if setting in refs and setting not in placed and (i + 1 == len(ours) or ours[i + 1][0] != group):
-            rows += _paper_rows(inp, refs[setting])
+            rows += _paper_rows(inp, ctx, refs[setting])
             placed.add(setting)
     for setting, group in refs.items():
         if setting not in placed:
-            rows += _paper_rows(inp, group)
-    extra = [] if not any(cells[0].text.startswith("DIGAN (released") for _, _, cells in ours) else [
+            rows += _paper_rows(inp, ctx, group)
+    extra = [] if not any(own[0][0].text.startswith("DIGAN (released") for _, _, own in ours) else [
         "Rows marked (released checkpoint, our metrics) score the official released weights, imported with "
         "`python -m digan.official`, with this project's metrics: measured here, not the paper's numbers."]
     extra += [f"Rows marked (paper) come from {inp.reference_path.as_posix()} (I3D FVD, C3D IS, UCF-101 only); "
              "each sits below our run on the same training data. The paper's KVD and its TaiChi, Sky and "
              "Kinetics-food numbers are not recovered."]
+    if len(ours) != sum(len(own) for _, _, own in ours):
+        extra.append("A row labelled [<experiment>], <backbone> scores the same generator with that backbone too "
+                     "(params also_scored_with), at its own counts (see Samples).")
     return finish(ctx, 1, "Main results: IS, FVD and KVD (mean ± std over runs)",
-                  ["method", "dataset", "split", "IS", "FVD", "KVD"], rows, extra)
+                  ["method", "dataset", "split", *metric_columns(ctx, "IS", "FVD", "KVD")], rows, extra)
 
 
-def _table1_ours(inp: Inputs, ctx: Context, name: str) -> tuple[tuple[str, str], str, list[Cell]]:
+def _table1_ours(inp: Inputs, ctx: Context, name: str) -> tuple[tuple[str, str], str, list[list[Cell]]]:
+    """An experiment's row, then one row per further backbone its quality file holds."""
     doc = load(inp, ctx, name, "quality")
     released = doc is not None and doc.data.get("pretrained")
-    method = "DIGAN (released checkpoint, our metrics)" if released else "DIGAN (ours)"
-    head = [label(f"{method} [{name}]"), dataset_cell(inp, name, doc)]
+    method = f"{'DIGAN (released checkpoint, our metrics)' if released else 'DIGAN (ours)'} [{name}]"
     group = _training_data(inp, name)
     if doc is None:
-        return group, name, head + [missing()] * 4
+        blank = [missing()] * (1 + len(TABLE1_METRICS) * width(ctx))  # the split, then every metric column
+        return group, name, [[label(method), dataset_cell(inp, name, doc), *blank]]
     split = doc.get("config", "data", "split", kind="str")
-    cells = head + [sourced_text(doc, split, "config", "data", "split")]
-    cells += [metric_cell(ctx, doc, ("metrics",), m) for m in ("is", "fvd", "kvd")]
-    return group, name, cells
+    head = [dataset_cell(inp, name, doc), sourced_text(doc, split, "config", "data", "split")]
+    rows = [[label(method), *head, *(c for m in TABLE1_METRICS for c in quality_cells(ctx, doc, m))]]
+    for backbone in _extra_backbones(ctx, doc):
+        rows.append([label(f"{method}, {_backbone_name(backbone)}"), *head,
+                     *(c for m in TABLE1_METRICS for c in _backbone_cells(ctx, doc, m, backbone))])
+    return group, name, rows
+
+
+def _extra_backbones(ctx: Context, doc: Doc) -> list[str]:
+    """Backbones of the quality file's metrics that its row does not show (params also_scored_with)."""
+    results = doc.get("metrics", kind="dict")
+    shown = {pick_metric(ctx, doc, ("metrics",), m) for m in TABLE1_METRICS}
+    return sorted({r["backbone"] for r in results.values()} - {results[k]["backbone"] for k in shown if k})
+
+
+def _backbone_cells(ctx: Context, doc: Doc, metric: str, backbone: str) -> list[Cell]:
+    """``metric`` with ``backbone`` in its own row; a metric that backbone did not score does not apply there."""
+    if doc.has("metrics", f"{metric}_{backbone}"):
+        return quality_cells(ctx, doc, metric, backbone)
+    return [missing(NOT_APPLICABLE)] * width(ctx)
+
+
+def _backbone_name(backbone: str) -> str:
+    return backbone.upper() if backbone in COMPARABLE.values() else backbone
 
 
 def _training_data(inp: Inputs, name: str) -> tuple[str, str]:
@@ -58,7 +86,7 @@ def _training_data(inp: Inputs, name: str) -> tuple[str, str]:
     return (clip_set.dataset if clip_set is not None else exp.clips, exp.store)
 
 
-def _paper_rows(inp: Inputs, rows: list[RefRow]) -> list[list[Cell]]:
+def _paper_rows(inp: Inputs, ctx: Context, rows: list[RefRow]) -> list[list[Cell]]:
     """One row per method of one reference setting, in the reference file's order."""
     methods = list(dict.fromkeys(r.method for r in rows))
     out = []
@@ -68,13 +96,13 @@ def _paper_rows(inp: Inputs, rows: list[RefRow]) -> list[list[Cell]]:
         split = SETTING_SPLITS.get(first.setting)
         out.append([label(f"{method} (paper)"), Cell(first.setting, "text", source=inp.ref_src(first)),
                     Cell(split, "text") if split else missing(NOT_APPLICABLE),
-                    *[reference_cell(inp, mine[m]) if m in mine else missing(NOT_RECOVERED)
-                      for m in ("IS", "FVD", "KVD")]])
+                    *(c for m in ("IS", "FVD", "KVD")
+                      for c in beside(ctx, reference_cell(inp, mine[m]) if m in mine else missing(NOT_RECOVERED)))])
     return out
 
 
 def table2(inp: Inputs) -> Table:
-    ctx = Context(inp.profile)
+    ctx = context(inp)
     rows, extra = [], []
     for name in inp.members(2):
         doc = load(inp, ctx, name, "time")
@@ -92,7 +120,7 @@ def _times_line(doc: Doc, scenario: str) -> str:
 
 
 def table3(inp: Inputs) -> Table:
-    ctx = Context(inp.profile)
+    ctx = context(inp)
     rows, extra = [], []
     for name in inp.members(3):
         doc = load(inp, ctx, name, "speed")
@@ -127,7 +155,7 @@ def _speed_line(doc: Doc) -> str:
 
 
 def table4(inp: Inputs) -> Table:
-    ctx = Context(inp.profile)
+    ctx = context(inp)
     rows, extra = [], []
     for name in inp.members(4):
         fvd, recon = load(inp, ctx, name, "space"), load(inp, ctx, name, "space_recon")
@@ -167,24 +195,23 @@ def _base_row(name: str, recon: Doc) -> list[Cell]:
 
 
 def table5(inp: Inputs) -> Table:
-    ctx = Context(inp.profile)
+    ctx = context(inp, inp.members(5))
     rows = []
     for name in inp.members(5):
         doc = load(inp, ctx, name, "quality")
-        if doc is None:
-            rows.append([label(name), dataset_cell(inp, name, doc)] + [missing()] * 5)
-            continue
         gen = ("config", "generator")
-        rows.append([label(name), dataset_cell(inp, name, doc), number(doc, *gen, "sigma_t", show=lambda v: f"{v:g}"),
-                     flag(doc, *gen, "motion_latent"), flag(doc, *gen, "motion_mlp"),
-                     metric_cell(ctx, doc, ("metrics",), "fvd"), metric_cell(ctx, doc, ("metrics",), "kvd")])
+        setting = [missing()] * 3 if doc is None else [
+            number(doc, *gen, "sigma_t", show=lambda v: f"{v:g}"), flag(doc, *gen, "motion_latent"),
+            flag(doc, *gen, "motion_mlp")]
+        rows.append([label(name), dataset_cell(inp, name, doc), *setting, *quality_cells(ctx, doc, "fvd"),
+                     *quality_cells(ctx, doc, "kvd")])
     extra = ["σt, z_M and f_M are read from each run's measured config (quality.json /config/generator)."]
     return finish(ctx, 5, "Ablation of the motion components: time frequency σt, motion vector z_M, MLP f_M",
-                  ["experiment", "dataset", "σt", "z_M", "f_M", "FVD", "KVD"], rows, extra)
+                  ["experiment", "dataset", "σt", "z_M", "f_M", *metric_columns(ctx, "FVD", "KVD")], rows, extra)
 
 
 def table6(inp: Inputs) -> Table:
-    ctx = Context(inp.profile)
+    ctx = context(inp)
     rows, extra = [], []
     for name in inp.members(6):
         doc = load(inp, ctx, name, "prediction")
@@ -218,34 +245,34 @@ def _frames_cell(doc: Doc, key: str) -> Cell:
 
 
 def table7(inp: Inputs) -> Table:
-    ctx = Context(inp.profile)
+    ctx = context(inp, inp.members(7))
     rows = []
     for name in inp.members(7):
         doc = load(inp, ctx, name, "quality")
         content = flag(doc, "config", "generator", "content_latent") if doc is not None else missing()
-        rows.append([label(name), dataset_cell(inp, name, doc), content,
-                     metric_cell(ctx, doc, ("metrics",), "fvd"), metric_cell(ctx, doc, ("metrics",), "kvd")])
+        rows.append([label(name), dataset_cell(inp, name, doc), content, *quality_cells(ctx, doc, "fvd"),
+                     *quality_cells(ctx, doc, "kvd")])
     rows.sort(key=lambda r: (r[1].text, r[0].text))
     extra = ["Content vector ✓: motion parameters G_M(z_I, z_M); ✗: G_M(z_M) only (quality.json "
              "/config/generator/content_latent)."]
     return finish(ctx, 7, "Effect of the content vector on motion generation",
-                  ["experiment", "dataset", "content vector", "FVD", "KVD"], rows, extra)
+                  ["experiment", "dataset", "content vector", *metric_columns(ctx, "FVD", "KVD")], rows, extra)
 
 
 def table8(inp: Inputs) -> Table:
-    ctx = Context(inp.profile)
+    ctx = context(inp, inp.members(8))
     rows = []
     for name in inp.members(8):
         doc = load(inp, ctx, name, "quality")
         rows.append([label(f"DIGAN (ours) [{name}]"), dataset_cell(inp, name, doc), _conditioning(doc),
-                     metric_cell(ctx, doc, ("metrics",), "is"), metric_cell(ctx, doc, ("metrics",), "fvd")])
+                     *quality_cells(ctx, doc, "is"), *quality_cells(ctx, doc, "fvd")])
     for row in (r for r in inp.reference if r.table == "8"):
         cells = {"IS": missing(NOT_RECOVERED), "FVD": missing(NOT_RECOVERED), row.metric: reference_cell(inp, row)}
         rows.append([label(f"{row.method} (paper)"), Cell(row.setting, "text", source=inp.ref_src(row)),
-                     Cell("class-conditional", "text"), cells["IS"], cells["FVD"]])
+                     Cell("class-conditional", "text"), *beside(ctx, cells["IS"]), *beside(ctx, cells["FVD"])])
     extra = ["Conditioning is read from quality.json /config/generator/num_classes (> 0: class-conditional)."]
-    return finish(ctx, 8, "Class-conditional vs unconditional generation", ["method", "dataset", "conditioning",
-                                                                            "IS", "FVD"], rows, extra)
+    return finish(ctx, 8, "Class-conditional vs unconditional generation",
+                  ["method", "dataset", "conditioning", *metric_columns(ctx, "IS", "FVD")], rows, extra)
 
 
 def _conditioning(doc: Doc | None) -> Cell:
