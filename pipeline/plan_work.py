@@ -120,6 +120,7 @@ class _Evaluation:
     def __init__(self, work: EvaluationWork, exp: Experiment, cfg: Config) -> None:
         self.ev, self.exp, self.cfg = work.params.evaluate, exp, cfg
         self.feature, self.classifier = work.feature, work.classifier
+        self.work = work
         self.key, self.res = generator_key(cfg.generator), cfg.generator.resolution
         self.store = find_store(work.stores, exp.clips, exp.store)
         self.real = find_store(work.stores, exp.clips, exp.real_store or exp.store)
@@ -141,10 +142,23 @@ class _Evaluation:
         """A clip at 1× and at every scale of the space analysis."""
         return self.clip + sum(generator_forward(self.key, CLIP_FRAMES, s * self.res) for s in self.scales)
 
+    def backbone(self, ref: BackboneRef) -> int:
+        """FLOPs per clip of another backbone than the profile's."""
+        return backbone_flops(self.work.params, ref, self.work.stores)
+
     def quality(self) -> int:
-        ev, metrics = self.ev, self.exp.metrics
-        fvd = ev.runs * ev.samples * (self.clip + self.feature) if set(metrics) & set(DISTANCES) else 0
-        return fvd + (ev.runs * ev.is_samples * (self.clip + self.classifier) if "is" in metrics else 0)
+        """The profile's metrics, each ``also_scored_with`` backbone, and with evaluate.floors the untrained
+        generator (the same work again) and the real-vs-real clips (their features only)."""
+        ev = self.ev
+        scored = [(ev.runs, ev.samples, ev.is_samples, self.feature, tuple(self.exp.metrics))]
+        scored += [(x.runs, x.samples, 0, self.backbone(x.backbone), DISTANCES) for x in self.exp.also_scored_with]
+        total = 0
+        for runs, samples, is_samples, feature, metrics in scored:
+            fvd = runs * samples if set(metrics) & set(DISTANCES) else 0
+            is_ = runs * is_samples if "is" in metrics else 0
+            generated = fvd * (self.clip + feature) + is_ * (self.clip + self.classifier)
+            total += generated + (generated + fvd * feature + is_ * self.classifier if ev.floors else 0)
+        return total
 
     def curve(self) -> int:
         t = self.cfg.train
