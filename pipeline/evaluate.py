@@ -111,13 +111,14 @@ class Context:
 
 
 def _metrics(ctx: Context, metrics: tuple[str, ...], fake: Generated | Clips, *, runs: int, samples: int,
-             backbones: Backbones | None = None) -> dict[str, Any]:
-    """FVD/KVD and IS of generated clips (or of clips on disk) against the experiment's real clips, in one call."""
+             backbones: Backbones | None = None, real_limit: int | None = None) -> dict[str, Any]:
+    """FVD/KVD and IS of generated clips (or of clips on disk) against the experiment's real clips (all of
+    them, or a fixed subset of ``real_limit``), in one call."""
     ev = ctx.params.evaluate
     protocol = Protocol(metrics=metrics, runs=runs, samples=samples, is_samples=ev.is_samples, frames=CLIP_FRAMES,
                         seed=ev.seed)
-    return evaluate(Clips(ctx.real_store, ctx.exp.real_split), fake, backbones or ctx.backbones(metrics), protocol,
-                    cache_dir=FEATURE_CACHE)
+    real = Clips(ctx.real_store, ctx.exp.real_split, limit=real_limit)
+    return evaluate(real, fake, backbones or ctx.backbones(metrics), protocol, cache_dir=FEATURE_CACHE)
 
 
 def untrained_generator(ctx: Context) -> Generator:
@@ -131,20 +132,20 @@ def untrained_generator(ctx: Context) -> Generator:
 
 
 def _floors(ctx: Context, metrics: tuple[str, ...], *, runs: int, samples: int,
-            backbones: Backbones | None = None) -> dict[str, Any]:
+            backbones: Backbones | None = None, real_limit: int | None = None) -> dict[str, Any]:
     """The same metrics at the same counts for two references (evaluate.floors): the clips of the training
     split scored as if generated (real vs real: where a perfect generator lands), unless that split is the
     real one, and the untrained generator (where training starts)."""
     ev = ctx.params.evaluate
     untrained = Generated(untrained_generator(ctx), "untrained", memory_budget_gb=ev.memory_budget_gb)
-    floors: dict[str, Any] = {
-        "untrained": _metrics(ctx, metrics, untrained, runs=runs, samples=samples, backbones=backbones)["metrics"]}
+    count = {"runs": runs, "samples": samples, "backbones": backbones, "real_limit": real_limit}
+    floors: dict[str, Any] = {"untrained": _metrics(ctx, metrics, untrained, **count)["metrics"]}
     train_split = ctx.state["config"]["data"]["split"]
     if train_split != ctx.exp.real_split:
         # As many training clips as the generated side of these counts uses, not the whole split (I3D: 2 clips/s).
         per_run = max(samples, ctx.params.evaluate.is_samples) if "is" in metrics else samples
         clips = Clips(ctx.store, train_split, limit=runs * per_run)
-        report = _metrics(ctx, metrics, clips, runs=runs, samples=samples, backbones=backbones)
+        report = _metrics(ctx, metrics, clips, **count)
         floors["real"] = report["metrics"]
         floors["real_clips"] = {**report["fake"], "split": train_split}
     return floors
@@ -164,7 +165,9 @@ def quality(ctx: Context) -> dict[str, Any]:
     floors = _floors(ctx, metrics, runs=ev.runs, samples=ev.samples) if ev.floors else None
     for extra in ctx.exp.also_scored_with:
         backbones = Backbones(features=ctx.backbone(extra.backbone))
-        count = {"runs": extra.runs, "samples": extra.samples, "backbones": backbones}
+        # Real clips too: as many as the generated side (the real I3D scores about one 16×224² clip a second).
+        count = {"runs": extra.runs, "samples": extra.samples, "backbones": backbones,
+                 "real_limit": extra.runs * extra.samples}
         body["metrics"].update(_metrics(ctx, DISTANCES, _final(ctx), **count)["metrics"])
         if floors is not None:
             for reference, values in _floors(ctx, DISTANCES, **count).items():

@@ -108,7 +108,7 @@ def test_smoke_profile_repro_noop_and_sigma_t_experiment(tmp_path):
     _assert_headline_fits(clone)
 
 
-def _assert_headline_fits(clone: Path, width: int = 120) -> None:
+def _assert_headline_fits(clone: Path, width: int = 160) -> None:
     """The README's `dvc exp show` line puts main's FVD, KVD and IS of the experiments side by side in a
     terminal ``width`` wide, and `dvc metrics show` lists every experiment's means in it."""
     readme = (Path(__file__).parents[1] / "README.md").read_text()
@@ -117,12 +117,12 @@ def _assert_headline_fits(clone: Path, width: int = 120) -> None:
     csv_out = subprocess.run([*shlex.split(command), "--csv"], cwd=clone, capture_output=True, text=True,
                              check=True, env=env).stdout
     rows = list(csv.DictReader(csv_out.splitlines()))
-    shown = [c for c in rows[0] if c not in ("Experiment", "rev", "typ", "parent", "State", "Executor")]
-    assert sorted(shown) == ["sigma_t", *(f"summary/main.json:{m}_probe" for m in ("fvd", "is", "kvd"))], shown
+    shown = [c for c in rows[0] if c != "Experiment"]
+    required = {"sigma_t", *(f"summary/main.json:{m}_probe" for m in ("fvd", "is", "kvd"))}
+    assert required <= set(shown) and all(c in required or re.match("(fvd|kvd|is)_", c) for c in shown), shown
     workspace = json.loads((clone / "summary" / "main.json").read_text())
-    experiment = [r for r in rows if r["typ"] == "branch_commit" or r["typ"] == "branch_base"]
-    assert any(float(r["sigma_t"]) == 0.5 and float(r["summary/main.json:fvd_probe"]) == pytest.approx(
-        workspace["fvd_probe"], rel=1e-4) for r in experiment), rows
+    new = [r for r in rows if r["Experiment"] and float(r["sigma_t"]) == 0.5]  # the named experiment's row
+    assert new and float(new[0]["summary/main.json:fvd_probe"]) == pytest.approx(workspace["fvd_probe"], rel=1e-4)
     assert any(float(r["sigma_t"]) != 0.5 for r in rows), rows  # the baseline beside it
     for args in (shlex.split(command), ["dvc", "metrics", "show"]):
         table = subprocess.run([*args, "--no-pager"] if args[1] == "exp" else args, cwd=clone, capture_output=True,
@@ -139,7 +139,7 @@ def test_default_profile_full_repro(tmp_path):
     assert_lock_current(clone)
     params = yaml.safe_load((clone / "params.yaml").read_text())
     assert params["profile"] == "default"
-    assert _ran(run_dvc(["repro"], clone, tracking="mlflow")) == _expected_stages(params)
+    assert _ran(run_dvc(["repro"], clone, timeout=3600, tracking="mlflow")) == _expected_stages(params)
     _assert_tables(clone)
     _assert_tracked(clone, params["experiments"], "default", "main")
     assert _ran(run_dvc(["repro"], clone)) == set(), "a second dvc repro must run nothing"
