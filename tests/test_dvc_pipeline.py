@@ -52,6 +52,7 @@ def _rows(path: Path) -> dict[tuple[str, str], str]:
 
 def _expected_stages(params: dict) -> set[str]:
     return ({f"synthesize@{k}" for k in params["synthetic_sets"]} | {f"probe@{k}" for k in params["probes"]}
+            | {f"weights@{k}" for k in params["weights"]}
             | {f"{s}@{k}" for k in params["experiments"] for s in ("train", "evaluate")} | {"report"})
 
 
