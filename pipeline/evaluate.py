@@ -81,6 +81,7 @@ class Context:
         self.real_store = clip_store_path(self.exp.clips, self.real_store_name)  # what the metrics compare with
         self.out = METRICS_ROOT / name
         self._G: Generator | None = None
+        self._untrained: Generator | None = None
         self._backbones: dict[BackboneRef, Backbone] = {}
 
     @property
@@ -88,6 +89,13 @@ class Context:
         if self._G is None:
             self._G = generator_from_state(self.state, device=self.device)
         return self._G
+
+    @property
+    def untrained(self) -> Generator:
+        """The generator at initialisation (the floors' reference), built once for every backbone's floors."""
+        if self._untrained is None:
+            self._untrained = untrained_generator(self)
+        return self._untrained
 
     def backbone(self, ref: BackboneRef) -> Backbone:
         if ref not in self._backbones:
@@ -137,12 +145,12 @@ def _floors(ctx: Context, metrics: tuple[str, ...], *, runs: int, samples: int,
     split scored as if generated (real vs real: where a perfect generator lands), unless that split is the
     real one, and the untrained generator (where training starts)."""
     ev = ctx.params.evaluate
-    untrained = Generated(untrained_generator(ctx), "untrained", memory_budget_gb=ev.memory_budget_gb)
+    untrained = Generated(ctx.untrained, "untrained", memory_budget_gb=ev.memory_budget_gb)
     count = {"runs": runs, "samples": samples, "backbones": backbones, "real_limit": real_limit}
     floors: dict[str, Any] = {"untrained": _metrics(ctx, metrics, untrained, **count)["metrics"]}
     train_split = ctx.state["config"]["data"]["split"]
     if train_split != ctx.exp.real_split:
-        # As many training clips as the generated side of these counts uses, not the whole split (I3D: 2 clips/s).
+        # As many training clips as the generated side of these counts uses, not the whole split (I3D: about 1 clip/s).
         per_run = max(samples, ctx.params.evaluate.is_samples) if "is" in metrics else samples
         clips = Clips(ctx.store, train_split, limit=runs * per_run)
         report = _metrics(ctx, metrics, clips, **count)
